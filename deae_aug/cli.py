@@ -1,0 +1,85 @@
+"""The ``deae-aug`` command line. User mistakes print one line and exit with status 2."""
+
+from __future__ import annotations
+
+import functools
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import click
+
+from deae_aug.errors import UserError
+
+
+def user_errors(fn: Callable) -> Callable:
+    """Turn a UserError into 'error: ...' on stderr and exit status 2, without a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except UserError as e:
+            click.echo(f"error: {e}", err=True)
+            sys.exit(2)
+
+    return wrapper
+
+
+recipe_option = click.option(
+    "--recipe", "recipe_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
+    help="YAML recipe, e.g. recipes/fonts_small.yaml.",
+)
+set_option = click.option(
+    "--set", "overrides", multiple=True, metavar="KEY=VALUE",
+    help="Override a recipe key, e.g. --set data.resolution=64 (repeatable).",
+)
+
+
+@click.group()
+@click.version_option(package_name="deae-aug")
+def main() -> None:
+    """deae-aug: attribute-controlled augmentation and debiasing with DEAE."""
+
+
+@main.group()
+def data() -> None:
+    """Render and inspect attribute-labelled datasets."""
+
+
+@data.command("render")
+@recipe_option
+@set_option
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Output folder.")
+@click.option("--overwrite", is_flag=True, help="Write into a non-empty output folder.")
+@user_errors
+def render(recipe_path: Path, overrides: tuple[str, ...], out: Path, overwrite: bool) -> None:
+    """Write a recipe's splits as PNG files plus manifest.csv and contact_sheet.png."""
+    from deae_aug.data.build import build_splits
+    from deae_aug.data.export import contact_sheet, export_splits, prepare_output_dir
+    from deae_aug.io import save_png
+    from deae_aug.recipes import load_recipe
+
+    recipe = load_recipe(recipe_path, overrides)
+    splits = build_splits(recipe)
+    out = prepare_output_dir(out, overwrite)
+    start = time.perf_counter()
+    manifest = export_splits(splits, out)
+    first = next(iter(splits.values()))
+    save_png(out / "contact_sheet.png", contact_sheet(first, seed=recipe.seed))
+    sizes = ", ".join(f"{name}: {len(ds)}" for name, ds in splits.items())
+    click.echo(f"wrote {len(manifest)} images ({sizes}) in {time.perf_counter() - start:.1f} s to {out}")
+    click.echo(f"manifest: {out / 'manifest.csv'}; contact sheet: {out / 'contact_sheet.png'}")
+
+
+@data.command("fonts")
+def fonts() -> None:
+    """List candidate font faces found in installed packages, and why each was kept or rejected."""
+    from deae_aug.data.font_catalog import survey_fonts
+
+    reports = survey_fonts()
+    for r in reports:
+        mark = "kept" if r.accepted else "rejected"
+        click.echo(f"{mark:8s} {r.face.family:28s} {r.face.source:48s} {r.reason}")
+    click.echo(f"{sum(r.accepted for r in reports)} font families available")

@@ -1,0 +1,216 @@
+"""YAML recipes: typed dataclasses, validated on load, with dotted command-line overrides.
+
+Every error names the key path and what was expected, e.g.
+``Unknown recipe key 'data.resolutoin' in fonts_small.yaml; valid keys: [...]`` or
+``Recipe key 'data.resolution' in fonts_small.yaml must be an integer >= 8; got 'big'.``
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import types
+import typing
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from deae_aug.errors import RecipeError
+
+
+def _bounded(default: Any, ge: float | None = None, lt: float | None = None, **kwargs: Any) -> Any:
+    return field(default=default, metadata={"ge": ge, "lt": lt}, **kwargs)
+
+
+@dataclass
+class DataSection:
+    """Which dataset, at which resolution, with which attribute values."""
+
+    dataset: Literal["fonts", "shapes", "manifest", "ilab"] = "fonts"
+    resolution: int = _bounded(32, ge=8)
+    # fonts / shapes: attribute -> value names, or N for the first N values
+    values: dict[str, list[str] | int] = field(default_factory=dict)
+    block_size: int = _bounded(20, ge=1)
+    block_sizes: dict[str, int] = field(default_factory=dict)
+    # manifest: CSV with a path column and attribute columns; ilab: the iLab Fonts root
+    manifest: str | None = None
+    root: str | None = None
+    path_column: str = "path"
+    attributes: list[str] | None = None
+    resize: int | None = _bounded(None, ge=8)
+
+
+@dataclass
+class AugmentationSplit:
+    """D_L / D_S / D_test: held-out values go to test only; ``small`` selects D_S inside D_L."""
+
+    held_out: dict[str, list[str]] = field(default_factory=dict)
+    small: dict[str, list[str]] = field(default_factory=dict)
+    max_large: int | None = _bounded(None, ge=1)
+    max_test: int | None = _bounded(None, ge=1)
+
+
+@dataclass
+class BiasGroupSection:
+    labels: list[str] = field(default_factory=list)
+    n_bias_values: int = _bounded(1, ge=1)
+
+
+@dataclass
+class DebiasSplit:
+    """D_B / D_UB / D_T: label values grouped by how many bias values they appear with."""
+
+    bias: str = "bg_color"
+    groups: list[BiasGroupSection] = field(default_factory=list)
+    conflict_fraction: float = _bounded(0.0, ge=0.0, lt=1.0)
+    per_label: int = _bounded(100, ge=1)
+    test_per_label: int = _bounded(100, ge=1)
+
+
+@dataclass
+class SplitSection:
+    label: str | None = None
+    augmentation: AugmentationSplit | None = None
+    debias: DebiasSplit | None = None
+
+
+@dataclass
+class Recipe:
+    name: str = "recipe"
+    seed: int = 0
+    data: DataSection = field(default_factory=DataSection)
+    split: SplitSection = field(default_factory=SplitSection)
+    source: str = field(default="<dict>", metadata={"internal": True})
+
+    def to_dict(self) -> dict:
+        out = dataclasses.asdict(self)
+        out.pop("source")
+        return out
+
+
+def _describe(tp: Any) -> str:
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if dataclasses.is_dataclass(tp):
+        return "a mapping"
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in args)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join("null" if a is type(None) else _describe(a) for a in args)
+    if origin is list:
+        return f"a list of {_describe(args[0]).removeprefix('a ').removeprefix('an ')}s"
+    if origin is dict:
+        return f"a mapping of names to {_describe(args[1]).removeprefix('a ').removeprefix('an ')}s"
+    return {int: "an integer", float: "a number", str: "a string", bool: "true or false"}.get(tp, str(tp))
+
+
+class _Mismatch(Exception):
+    """A value does not fit a type; carries the key path of the innermost offender."""
+
+    def __init__(self, key: str, expected: str, value: Any) -> None:
+        self.key, self.expected, self.value = key, expected, value
+
+
+def _coerce(tp: Any, value: Any, key: str, source: str) -> Any:
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, Mapping):
+            raise _Mismatch(key, "a mapping", value)
+        return _build(tp, value, key, source)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        for arg in (a for a in args if a is not type(None)):
+            try:
+                return _coerce(arg, value, key, source)
+            except _Mismatch:
+                continue
+        raise _Mismatch(key, _describe(tp), value)
+    if origin is Literal:
+        if value not in args:
+            raise _Mismatch(key, _describe(tp), value)
+        return value
+    if origin is list:
+        if not isinstance(value, list):
+            raise _Mismatch(key, _describe(tp), value)
+        return [_coerce(args[0], v, f"{key}[{i}]", source) for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, Mapping):
+            raise _Mismatch(key, _describe(tp), value)
+        return {str(k): _coerce(args[1], v, f"{key}.{k}", source) for k, v in value.items()}
+    if tp is float and isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if tp in (int, str, bool) and isinstance(value, tp) and not (tp is int and isinstance(value, bool)):
+        return value
+    raise _Mismatch(key, _describe(tp), value)
+
+
+def _build(cls: type, data: Mapping, prefix: str, source: str) -> Any:
+    fields = {f.name: f for f in dataclasses.fields(cls) if not f.metadata.get("internal")}
+    hints = typing.get_type_hints(cls)
+    for key in data:
+        if key not in fields:
+            path = f"{prefix}.{key}" if prefix else str(key)
+            raise RecipeError(f"Unknown recipe key {path!r} in {source}; valid keys: {sorted(fields)}")
+    kwargs = {}
+    for name, value in data.items():
+        path = f"{prefix}.{name}" if prefix else name
+        try:
+            value = _coerce(hints[name], value, path, source)
+        except _Mismatch as m:
+            raise RecipeError(f"Recipe key {m.key!r} in {source} must be {m.expected}; got {m.value!r}.") from None
+        ge, lt = fields[name].metadata.get("ge"), fields[name].metadata.get("lt")
+        if value is not None and ((ge is not None and value < ge) or (lt is not None and value >= lt)):
+            bound = " and ".join(s for s in (ge is not None and f">= {ge}", lt is not None and f"< {lt}") if s)
+            raise RecipeError(f"Recipe key {path!r} in {source} must be {bound}; got {value!r}.")
+        kwargs[name] = value
+    return cls(**kwargs)
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """'train.steps=200' -> ('train.steps', 200); the value is read as YAML."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise RecipeError(f"override {text!r} must look like key.path=value")
+    try:
+        return key.strip(), yaml.safe_load(raw)
+    except yaml.YAMLError:
+        raise RecipeError(f"override {text!r}: the value is not valid YAML") from None
+
+
+def recipe_from_dict(data: Mapping, source: str = "<dict>", overrides: Sequence[str] = ()) -> Recipe:
+    """Validate a nested dict (plus ``key=value`` overrides) into a :class:`Recipe`."""
+    if not isinstance(data, Mapping):
+        raise RecipeError(f"{source} must hold a mapping of recipe sections, got {type(data).__name__}")
+    data = copy.deepcopy(dict(data))
+    for text in overrides:
+        key, value = parse_override(text)
+        node = data
+        parts = key.split(".")
+        for part in parts[:-1]:
+            child = node.get(part)
+            if child is None:
+                child = node[part] = {}
+            if not isinstance(child, dict):
+                raise RecipeError(f"override {text!r}: {part!r} is not a section")
+            node = child
+        node[parts[-1]] = value
+    recipe = _build(Recipe, data, "", source)
+    recipe.source = source
+    return recipe
+
+
+def load_recipe(path: str | Path, overrides: Sequence[str] = ()) -> Recipe:
+    """Load and validate a YAML recipe; ``overrides`` are 'key.path=value' strings."""
+    path = Path(path)
+    if not path.is_file():
+        raise RecipeError(f"recipe {path} does not exist")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark else ""
+        raise RecipeError(f"recipe {path} is not valid YAML{where}") from None
+    return recipe_from_dict(data, source=path.name, overrides=overrides)
