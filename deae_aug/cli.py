@@ -28,11 +28,17 @@ def user_errors(fn: Callable) -> Callable:
 
 
 recipe_option = click.option(
-    "--recipe", "recipe_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
+    "--recipe",
+    "recipe_path",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
     help="YAML recipe, e.g. recipes/fonts_small.yaml.",
 )
 set_option = click.option(
-    "--set", "overrides", multiple=True, metavar="KEY=VALUE",
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
     help="Override a recipe key, e.g. --set data.resolution=64 (repeatable).",
 )
 

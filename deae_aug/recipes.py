@@ -106,7 +106,7 @@ def _describe(tp: Any) -> str:
     return {int: "an integer", float: "a number", str: "a string", bool: "true or false"}.get(tp, str(tp))
 
 
-class _Mismatch(Exception):
+class _MismatchError(Exception):
     """A value does not fit a type; carries the key path of the innermost offender."""
 
     def __init__(self, key: str, expected: str, value: Any) -> None:
@@ -117,7 +117,7 @@ def _coerce(tp: Any, value: Any, key: str, source: str) -> Any:
     origin, args = typing.get_origin(tp), typing.get_args(tp)
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, Mapping):
-            raise _Mismatch(key, "a mapping", value)
+            raise _MismatchError(key, "a mapping", value)
         return _build(tp, value, key, source)
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
@@ -125,26 +125,26 @@ def _coerce(tp: Any, value: Any, key: str, source: str) -> Any:
         for arg in (a for a in args if a is not type(None)):
             try:
                 return _coerce(arg, value, key, source)
-            except _Mismatch:
+            except _MismatchError:
                 continue
-        raise _Mismatch(key, _describe(tp), value)
+        raise _MismatchError(key, _describe(tp), value)
     if origin is Literal:
         if value not in args:
-            raise _Mismatch(key, _describe(tp), value)
+            raise _MismatchError(key, _describe(tp), value)
         return value
     if origin is list:
         if not isinstance(value, list):
-            raise _Mismatch(key, _describe(tp), value)
+            raise _MismatchError(key, _describe(tp), value)
         return [_coerce(args[0], v, f"{key}[{i}]", source) for i, v in enumerate(value)]
     if origin is dict:
         if not isinstance(value, Mapping):
-            raise _Mismatch(key, _describe(tp), value)
+            raise _MismatchError(key, _describe(tp), value)
         return {str(k): _coerce(args[1], v, f"{key}.{k}", source) for k, v in value.items()}
     if tp is float and isinstance(value, int | float) and not isinstance(value, bool):
         return float(value)
     if tp in (int, str, bool) and isinstance(value, tp) and not (tp is int and isinstance(value, bool)):
         return value
-    raise _Mismatch(key, _describe(tp), value)
+    raise _MismatchError(key, _describe(tp), value)
 
 
 def _build(cls: type, data: Mapping, prefix: str, source: str) -> Any:
@@ -159,11 +159,15 @@ def _build(cls: type, data: Mapping, prefix: str, source: str) -> Any:
         path = f"{prefix}.{name}" if prefix else name
         try:
             value = _coerce(hints[name], value, path, source)
-        except _Mismatch as m:
-            raise RecipeError(f"Recipe key {m.key!r} in {source} must be {m.expected}; got {m.value!r}.") from None
+        except _MismatchError as m:
+            raise RecipeError(
+                f"Recipe key {m.key!r} in {source} must be {m.expected}; got {m.value!r}."
+            ) from None
         ge, lt = fields[name].metadata.get("ge"), fields[name].metadata.get("lt")
         if value is not None and ((ge is not None and value < ge) or (lt is not None and value >= lt)):
-            bound = " and ".join(s for s in (ge is not None and f">= {ge}", lt is not None and f"< {lt}") if s)
+            bound = " and ".join(
+                s for s in (ge is not None and f">= {ge}", lt is not None and f"< {lt}") if s
+            )
             raise RecipeError(f"Recipe key {path!r} in {source} must be {bound}; got {value!r}.")
         kwargs[name] = value
     return cls(**kwargs)

@@ -1,0 +1,49 @@
+"""Shared helpers for benchmark scripts: environment record and result writing."""
+
+from __future__ import annotations
+
+import json
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+import deae_aug
+from deae_aug.io import atomic_write_text
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def environment() -> dict:
+    import numpy
+    import PIL
+
+    return {
+        "deae_aug": deae_aug.__version__,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "numpy": numpy.__version__,
+        "pillow": PIL.__version__,
+        "machine": platform.machine(),
+        "processor": platform.processor() or "unknown",
+        "torch_threads": torch.get_num_threads(),
+        "date": time.strftime("%Y-%m-%d"),
+    }
+
+
+def summary(values: list[float]) -> dict:
+    return {
+        "mean": statistics.fmean(values),
+        "std": statistics.stdev(values) if len(values) > 1 else 0.0,
+        "values": values,
+    }
+
+
+def write_results(name: str, payload: dict, table: str) -> Path:
+    """Write results/<name>.json and results/<name>.md atomically."""
+    RESULTS.mkdir(exist_ok=True)
+    atomic_write_text(RESULTS / f"{name}.json", json.dumps(payload, indent=2) + "\n")
+    atomic_write_text(RESULTS / f"{name}.md", table)
+    return RESULTS / f"{name}.json"

@@ -1,0 +1,64 @@
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from deae_aug.cli import main
+from deae_aug.data.export import export_splits
+
+RECIPE = str(Path(__file__).resolve().parents[1] / "recipes" / "fonts_small.yaml")
+SHRINK = ["--set", "split.augmentation.max_large=600", "--set", "split.augmentation.max_test=40"]
+
+
+def run(*args):
+    return CliRunner().invoke(main, list(args))
+
+
+def test_render_writes_images_manifest_and_contact_sheet(tmp_path):
+    out = tmp_path / "out"
+    result = run("data", "render", "--recipe", RECIPE, "--out", str(out), *SHRINK)
+    assert result.exit_code == 0, result.output
+    manifest = pd.read_csv(out / "manifest.csv", keep_default_na=False)
+    assert list(manifest.columns) == ["path", "split", "letter", "size", "font_color", "bg_color", "font"]
+    assert manifest["split"].value_counts().to_dict() == {"large": 600, "small": 540, "test": 40}
+    first = Image.open(out / manifest["path"][0])
+    assert first.size == (32, 32)
+    sheet = Image.open(out / "contact_sheet.png")
+    assert sheet.height > 12 * 64  # one row per font, 12 fonts at 2x scale
+
+
+def test_render_refuses_non_empty_folder_without_overwrite(tmp_path):
+    (tmp_path / "keep.txt").write_text("mine")
+    result = run("data", "render", "--recipe", RECIPE, "--out", str(tmp_path), *SHRINK)
+    assert result.exit_code == 2
+    assert "not empty; pass --overwrite" in result.output
+    assert not (tmp_path / "manifest.csv").exists()
+    result = run("data", "render", "--recipe", RECIPE, "--out", str(tmp_path), "--overwrite", *SHRINK)
+    assert result.exit_code == 0 and (tmp_path / "keep.txt").read_text() == "mine"
+
+
+def test_bad_recipe_key_is_one_line_exit_2(tmp_path):
+    result = run("data", "render", "--recipe", RECIPE, "--out", str(tmp_path / "o"), "--set", "data.colour=1")
+    assert result.exit_code == 2
+    assert "Traceback" not in result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and "Unknown recipe key 'data.colour'" in lines[0]
+
+
+def test_interrupted_export_leaves_no_manifest(tmp_path, small_fonts, monkeypatch):
+    calls = {"n": 0}
+    original = type(small_fonts).load_image
+
+    def flaky(self, index):
+        calls["n"] += 1
+        if calls["n"] == 5:
+            raise KeyboardInterrupt
+        return original(self, index)
+
+    monkeypatch.setattr(type(small_fonts), "load_image", flaky)
+    with pytest.raises(KeyboardInterrupt):
+        export_splits({"all": small_fonts}, tmp_path, progress=False)
+    assert not (tmp_path / "manifest.csv").exists()
+    assert not list(tmp_path.rglob("*.tmp"))
