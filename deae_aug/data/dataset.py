@@ -1,0 +1,73 @@
+"""Base class of every attribute-labelled dataset: images plus a factors array read by the schema."""
+
+from __future__ import annotations
+
+import copy
+from typing import Literal
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from deae_aug.data.schema import AttributeSchema
+from deae_aug.errors import UserError
+
+ImageFormat = Literal["float", "uint8"]
+
+
+def to_tensor(image: np.ndarray, image_format: ImageFormat = "float") -> torch.Tensor:
+    """(H, W, 3) uint8 array -> (3, H, W) tensor: float in [-1, 1], or uint8 unchanged."""
+    if not image.flags.writeable:  # arrays read from PIL images are read-only
+        image = image.copy()
+    chw = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)  # (3, H, W)
+    if image_format == "uint8":
+        return chw.contiguous()
+    return chw.float().div_(127.5).sub_(1.0)
+
+
+class AttributeDataset(Dataset):
+    """Images with one integer factor per schema attribute.
+
+    ``dataset[i]`` returns ``(image, factors)``: image of shape (3, H, W), float in [-1, 1]
+    (``image_format="float"``) or uint8 (``"uint8"``); factors of shape (n_attributes,), int64.
+    Subclasses implement :meth:`load_image`; ``select`` makes subsets that keep the schema.
+    """
+
+    schema: AttributeSchema
+    factors: np.ndarray  # (N, n_attributes) int64
+    image_format: ImageFormat = "float"
+    contact_attribute: str | None = None  # one contact-sheet row per value of this attribute
+
+    def load_image(self, index: int) -> np.ndarray:
+        """The (H, W, 3) uint8 image of sample ``index``."""
+        raise NotImplementedError
+
+    @property
+    def resolution(self) -> int:
+        raise NotImplementedError
+
+    def __len__(self) -> int:
+        return len(self.factors)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        image = to_tensor(self.load_image(int(index)), self.image_format)
+        return image, torch.from_numpy(self.factors[int(index)].copy())
+
+    def select(self, indices: np.ndarray) -> AttributeDataset:
+        """A subset with the same schema; subclasses extend :meth:`_select_arrays`."""
+        subset = copy.copy(self)
+        subset._select_arrays(np.asarray(indices, dtype=np.int64))
+        return subset
+
+    def _select_arrays(self, indices: np.ndarray) -> None:
+        self.factors = self.factors[indices]
+
+    def with_format(self, image_format: ImageFormat) -> AttributeDataset:
+        if image_format not in ("float", "uint8"):
+            raise UserError(f"image_format must be 'float' or 'uint8', got {image_format!r}")
+        out = copy.copy(self)
+        out.image_format = image_format
+        return out
+
+    def describe(self, index: int) -> dict[str, str]:
+        return self.schema.describe(self.factors[index])

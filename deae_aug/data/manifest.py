@@ -1,0 +1,161 @@
+"""Bring your own data: an image folder plus a CSV with a path column and attribute columns.
+
+Every problem is reported on one line naming the file, row or column, before training starts:
+missing or unreadable images, missing columns, single-valued attributes, mixed image sizes.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from PIL import Image, UnidentifiedImageError
+
+from deae_aug.data.dataset import AttributeDataset
+from deae_aug.data.schema import Attribute, AttributeSchema
+from deae_aug.errors import DataError
+
+ILAB_ATTRIBUTES = ("letter", "size", "font_color", "bg_color", "font")
+
+
+def _read_csv(csv: Path) -> pd.DataFrame:
+    if not csv.is_file():
+        raise DataError(f"manifest {csv} does not exist")
+    try:
+        return pd.read_csv(csv, dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
+        raise DataError(f"manifest {csv} is not a readable CSV: {str(e).splitlines()[0]}") from None
+
+
+class ManifestDataset(AttributeDataset):
+    """Images listed in a CSV, one attribute per column.
+
+    Parameters
+    ----------
+    csv : path
+        CSV file with a path column and one column per attribute.
+    root : path, default=the CSV's folder
+        Relative image paths are resolved against it.
+    path_column : str, default="path"
+    attributes : list of str, default=every other column
+        Columns used as attributes, in this order (the latent block order).
+    resize : int or None, default=None
+        Square side every image is resized to. Without it, all images must share one size.
+    block_size : int, default=20
+    """
+
+    def __init__(
+        self,
+        csv: str | os.PathLike,
+        root: str | os.PathLike | None = None,
+        path_column: str = "path",
+        attributes: Sequence[str] | None = None,
+        resize: int | None = None,
+        block_size: int = 20,
+        block_sizes: Mapping[str, int] | None = None,
+        frame: pd.DataFrame | None = None,
+    ) -> None:
+        csv = Path(csv)
+        table = _read_csv(csv) if frame is None else frame
+        self.root = Path(root) if root is not None else csv.parent
+        self.resize = resize
+        if path_column not in table.columns:
+            raise DataError(f"{csv}: no path column {path_column!r}; columns are {list(table.columns)}")
+        if len(table) == 0:
+            raise DataError(f"{csv}: the manifest lists no images")
+        names = list(attributes) if attributes is not None else [c for c in table.columns if c != path_column]
+        missing = [n for n in names if n not in table.columns]
+        if missing:
+            raise DataError(f"{csv}: missing attribute column {missing[0]!r}; columns are {list(table.columns)}")
+        if not names:
+            raise DataError(f"{csv}: no attribute columns besides {path_column!r}")
+        attrs = []
+        for name in names:
+            values = tuple(sorted(table[name].unique(), key=_natural_key))
+            if len(values) < 2:
+                raise DataError(
+                    f"{csv}: attribute column {name!r} has a single value {values[0]!r}; "
+                    "drop it from 'attributes' (nothing to disentangle)"
+                )
+            attrs.append(Attribute(name, values, block_size))
+        self.schema = AttributeSchema(tuple(attrs)).with_block_sizes(block_sizes or {})
+        self.factors = np.stack(
+            [table[a.name].map({v: i for i, v in enumerate(a.values)}).to_numpy() for a in attrs], axis=1
+        ).astype(np.int64)
+        self.paths = np.array([str(self.root / p) for p in table[path_column]], dtype=object)
+        self._resolution = self._check_images(csv)
+
+    def _check_images(self, csv: Path) -> int:
+        """Open every image header (cheap): existence, readability and size, with the row named."""
+        sizes = {}
+        for row, path in enumerate(self.paths, start=2):  # row 1 is the header
+            try:
+                with Image.open(path) as im:
+                    sizes.setdefault(im.size, (row, path))
+            except FileNotFoundError:
+                raise DataError(f"{csv}, row {row}: image {path} does not exist") from None
+            except (UnidentifiedImageError, OSError) as e:
+                raise DataError(f"{csv}, row {row}: image {path} is unreadable ({type(e).__name__})") from None
+        if self.resize is not None:
+            return self.resize
+        if len(sizes) > 1:
+            (s1, (r1, p1)), (s2, (r2, p2)) = list(sizes.items())[:2]
+            raise DataError(
+                f"{csv}: images differ in size ({p1} is {s1[0]}x{s1[1]}, {p2} is {s2[0]}x{s2[1]}); "
+                "set data.resize to a square side"
+            )
+        (w, h), (_, path) = next(iter(sizes.items()))
+        if w != h:
+            raise DataError(f"{csv}: images are {w}x{h}, not square; set data.resize to a square side")
+        return w
+
+    @property
+    def resolution(self) -> int:
+        return self._resolution
+
+    def _select_arrays(self, indices: np.ndarray) -> None:
+        super()._select_arrays(indices)
+        self.paths = self.paths[indices]
+
+    def load_image(self, index: int) -> np.ndarray:
+        path = self.paths[index]
+        try:
+            with Image.open(path) as im:
+                im = im.convert("RGB")
+                if im.size != (self._resolution, self._resolution):
+                    im = im.resize((self._resolution, self._resolution), Image.BILINEAR)
+                return np.asarray(im, dtype=np.uint8)
+        except FileNotFoundError:
+            raise DataError(f"image {path} does not exist (it did when the dataset was opened)") from None
+        except (UnidentifiedImageError, OSError) as e:
+            raise DataError(f"image {path} is corrupt or unreadable ({type(e).__name__}: {e})") from None
+
+
+def _natural_key(value: str) -> tuple:
+    """Sort '2' before '10', and numbers before words."""
+    try:
+        return (0, float(value), value)
+    except ValueError:
+        return (1, 0.0, value)
+
+
+def ilab_fonts_manifest(root: str | os.PathLike) -> pd.DataFrame:
+    """Manifest of a real iLab Fonts tree: letter/size/fg/bg/font/letter_size_fg_bg_font.png."""
+    root = Path(root)
+    if not root.is_dir():
+        raise DataError(f"iLab Fonts root {root} is not a folder")
+    rows = []
+    for path in sorted(root.glob("*/*/*/*/*/*.png")):
+        parts = path.relative_to(root).parts[:5]
+        rows.append({"path": str(path.relative_to(root)), **dict(zip(ILAB_ATTRIBUTES, parts, strict=True))})
+    if not rows:
+        raise DataError(f"{root} holds no letter/size/fg/bg/font/*.png images; is it the iLab Fonts root?")
+    return pd.DataFrame(rows)
+
+
+def ILabFontsDataset(root: str | os.PathLike, **kwargs) -> ManifestDataset:  # noqa: N802 (reads as a class)
+    """The real iLab Fonts images, for users who own them; same attributes as :class:`FontsDataset`."""
+    return ManifestDataset(Path(root) / "manifest.csv", root=root, frame=ilab_fonts_manifest(root), **kwargs)

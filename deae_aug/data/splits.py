@@ -1,0 +1,135 @@
+"""Experiment splits (design.md section 5), built from any dataset's factors and schema.
+
+Augmentation (paper Table 1): ``large`` (D_L) and ``test`` (D_test) share every attribute
+value except the held-out ones (e.g. background colours); ``small`` (D_S) is ``large``
+restricted to fewer values.
+
+Debiasing (paper Table 2): in ``biased`` (D_B) each label value appears only with the bias
+values its group allows (G1: 1, G2: 3, G3: all), plus an optional share of bias-conflicting
+samples; ``unbiased`` (D_UB) has the same size with every label on every bias value; ``test``
+(D_T) is unbiased and disjoint from both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from deae_aug.data.dataset import AttributeDataset
+from deae_aug.data.schema import AttributeSchema
+from deae_aug.errors import UserError
+
+
+def value_mask(factors: np.ndarray, schema: AttributeSchema, values: Mapping[str, Sequence[str]]) -> np.ndarray:
+    """(N,) bool: rows whose every listed attribute takes one of the listed values."""
+    keep = np.ones(len(factors), dtype=bool)
+    for name, allowed in values.items():
+        attr = schema[name]
+        keep &= np.isin(factors[:, schema.position(name)], [attr.index(v) for v in allowed])
+    return keep
+
+
+def _subsample(rows: np.ndarray, limit: int | None, rng: np.random.Generator) -> np.ndarray:
+    if limit is None or len(rows) <= limit:
+        return rows
+    return np.sort(rng.choice(rows, size=limit, replace=False))
+
+
+def augmentation_splits(
+    dataset: AttributeDataset,
+    held_out: Mapping[str, Sequence[str]],
+    small: Mapping[str, Sequence[str]],
+    max_large: int | None = None,
+    max_test: int | None = None,
+    seed: int = 0,
+) -> dict[str, AttributeDataset]:
+    """D_L / D_S / D_test. ``held_out`` values go to test only; ``small`` picks D_S inside D_L."""
+    if not held_out:
+        raise UserError("augmentation split needs held_out values (e.g. bg_color: [...])")
+    rng = np.random.default_rng(seed)
+    factors, schema = dataset.factors, dataset.schema
+    test = np.flatnonzero(value_mask(factors, schema, held_out))
+    in_none = np.ones(len(factors), dtype=bool)
+    for name, values in held_out.items():
+        in_none &= ~value_mask(factors, schema, {name: values})
+    large = np.flatnonzero(in_none)
+    small_rows = large[value_mask(factors[large], schema, small)]
+    for name, rows in (("large", large), ("small", small_rows), ("test", test)):
+        if len(rows) == 0:
+            raise UserError(f"augmentation split {name!r} is empty; check held_out and small values")
+    if max_large is not None and max_large < len(small_rows):
+        raise UserError(f"max_large={max_large} is smaller than the small split ({len(small_rows)} images)")
+    rest = np.setdiff1d(large, small_rows)
+    limit = None if max_large is None else max_large - len(small_rows)
+    large = np.sort(np.concatenate([small_rows, _subsample(rest, limit, rng)]))
+    test = _subsample(test, max_test, rng)
+    return {name: dataset.select(rows) for name, rows in (("large", large), ("small", small_rows), ("test", test))}
+
+
+@dataclass(frozen=True)
+class BiasGroup:
+    """Label values that each appear with ``n_bias_values`` bias values in the biased split."""
+
+    labels: tuple[str, ...]
+    n_bias_values: int
+
+
+def allowed_bias_values(groups: Sequence[BiasGroup], n_bias: int) -> dict[str, tuple[int, ...]]:
+    """Bias value indices each label may take in D_B: a window starting at the label's rank,
+    so labels of a one-value group get different bias values and the bias predicts the label."""
+    allowed, rank = {}, 0
+    for group in groups:
+        if not 1 <= group.n_bias_values <= n_bias:
+            raise UserError(f"n_bias_values must be between 1 and {n_bias}, got {group.n_bias_values}")
+        for label in group.labels:
+            allowed[label] = tuple((rank + j) % n_bias for j in range(group.n_bias_values))
+            rank += 1
+    return allowed
+
+
+def debias_splits(
+    dataset: AttributeDataset,
+    label: str,
+    bias: str,
+    groups: Sequence[BiasGroup],
+    conflict_fraction: float = 0.0,
+    per_label: int = 100,
+    test_per_label: int = 100,
+    seed: int = 0,
+) -> dict[str, AttributeDataset]:
+    """D_B / D_UB / D_T, each with ``per_label`` (test: ``test_per_label``) images per label value."""
+    if label == bias:
+        raise UserError(f"label and bias must be different attributes, both are {label!r}")
+    if not 0.0 <= conflict_fraction < 1.0:
+        raise UserError(f"conflict_fraction must be in [0, 1), got {conflict_fraction}")
+    schema, factors = dataset.schema, dataset.factors
+    label_col, bias_col = schema.position(label), schema.position(bias)
+    allowed = allowed_bias_values(groups, len(schema[bias].values))
+    rng = np.random.default_rng(seed)
+    used = np.zeros(len(factors), dtype=bool)
+    biased, unbiased, test = [], [], []
+
+    def take(pool: np.ndarray, n: int, what: str) -> np.ndarray:
+        pool = pool[~used[pool]]
+        if len(pool) < n:
+            raise UserError(f"{what}: needs {n} images but only {len(pool)} exist; lower per_label")
+        rows = rng.choice(pool, size=n, replace=False)
+        used[rows] = True
+        return rows
+
+    for name, bias_values in allowed.items():
+        rows = np.flatnonzero(factors[:, label_col] == schema[label].index(name))
+        aligned = rows[np.isin(factors[rows, bias_col], bias_values)]
+        conflicting = rows[~np.isin(factors[rows, bias_col], bias_values)]
+        n_conflict = round(per_label * conflict_fraction)
+        biased += [take(aligned, per_label - n_conflict, f"biased split, {label}={name!r}")]
+        if n_conflict:
+            biased += [take(conflicting, n_conflict, f"bias-conflicting samples, {label}={name!r}")]
+        unbiased += [take(rows, per_label, f"unbiased split, {label}={name!r}")]
+        test += [take(rows, test_per_label, f"test split, {label}={name!r}")]
+    return {
+        name: dataset.select(np.sort(np.concatenate(parts)))
+        for name, parts in (("biased", biased), ("unbiased", unbiased), ("test", test))
+    }
