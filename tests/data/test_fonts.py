@@ -1,0 +1,90 @@
+import numpy as np
+import pytest
+
+from deae_aug.data.font_catalog import font_catalog, survey_fonts
+from deae_aug.data.fonts import COLORS, ILAB_COLORS, V2_FONT_COLORS, FontsDataset, FontsRenderer, parse_color
+from deae_aug.errors import UserError
+
+
+def test_catalog_has_at_least_12_distinct_families():
+    catalog = font_catalog()
+    assert len(catalog) >= 12
+    renderer = FontsRenderer(32)
+    masks = np.stack([[renderer.glyph_mask(c, "large", f) for c in "AgR"] for f in catalog])
+    diffs = np.abs(masks[:, None] - masks[None]).mean(axis=(2, 3, 4)) + np.eye(len(catalog))
+    assert diffs.min() > 0.01  # no two families draw these letters alike
+
+
+def test_symbol_and_blank_faces_are_rejected():
+    reports = {r.face.family: r for r in survey_fonts()}
+    for family in ("cmsy10", "cmex10", "DejaVu Sans Display"):
+        if family in reports:
+            assert not reports[family].accepted, reports[family].reason
+
+
+def test_palette_values_are_the_ilab_ones():
+    assert ILAB_COLORS["red"] == (220, 20, 60)
+    assert ILAB_COLORS["chocolate"] == (210, 105, 30)
+    assert ILAB_COLORS["silver"] == (192, 192, 192)
+    assert len(ILAB_COLORS) == 10
+    assert set(V2_FONT_COLORS.values()) == {(255, 106, 106), (205, 205, 0), (34, 139, 34),
+                                              (128, 128, 128), (0, 191, 255), (255, 20, 147)}
+    assert parse_color("#0a0B0c") == (10, 11, 12)
+    with pytest.raises(UserError, match="unknown colour 'mauve'"):
+        parse_color("mauve")
+
+
+def test_render_is_deterministic_and_uses_exact_colours():
+    a = FontsRenderer(32).render("Q", "large", "blue", "pink", "Lato")
+    b = FontsRenderer(32).render("Q", "large", "blue", "pink", "Lato")
+    np.testing.assert_array_equal(a, b)
+    mask = FontsRenderer(32).glyph_mask("Q", "large", "Lato")
+    assert (a[mask == 0] == COLORS["pink"]).all()
+    assert (a[mask == 1] == COLORS["blue"]).all()
+    assert ((mask > 0) & (mask < 1)).any()  # anti-aliased edges
+
+
+@pytest.mark.parametrize("resolution", [32, 64, 128])
+def test_glyph_is_centred_and_sizes_grow(resolution):
+    renderer = FontsRenderer(resolution)
+    inks = []
+    for size in ("small", "medium", "large"):
+        mask = renderer.glyph_mask("H", size, "DejaVu Sans")
+        assert mask.shape == (resolution, resolution)
+        ys, xs = np.nonzero(mask > 0.5)
+        assert abs((ys.min() + ys.max()) / 2 - (resolution - 1) / 2) <= 1.5
+        assert abs((xs.min() + xs.max()) / 2 - (resolution - 1) / 2) <= 1.5
+        inks.append(mask.sum())
+    assert inks[0] < inks[1] < inks[2]
+
+
+def test_dataset_never_paints_font_colour_on_same_background(small_fonts):
+    schema = small_fonts.schema
+    fg = np.array(schema["font_color"].values)[small_fonts.factors[:, 2]]
+    bg = np.array(schema["bg_color"].values)[small_fonts.factors[:, 3]]
+    assert (fg != bg).all()
+    # 4 letters x 2 sizes x (3 x 3 - 1 equal pair) x 3 fonts
+    assert len(small_fonts) == 4 * 2 * 8 * 3
+
+
+def test_sample_is_float_in_range_or_uint8(small_fonts):
+    image, factors = small_fonts[5]
+    assert image.shape == (3, 32, 32) and image.dtype.is_floating_point
+    assert image.min() >= -1 and image.max() <= 1
+    raw, _ = small_fonts.with_format("uint8")[5]
+    assert raw.dtype.is_floating_point is False and raw.max() > 1
+    np.testing.assert_allclose(image.numpy(), raw.numpy() / 127.5 - 1, atol=1e-6)
+    assert factors.tolist() == small_fonts.factors[5].tolist()
+
+
+def test_mask_matches_the_image(small_fonts):
+    i = 17
+    image = small_fonts.load_image(i)
+    d = small_fonts.describe(i)
+    mask = small_fonts.mask(i)
+    assert (image[mask == 0] == COLORS[d["bg_color"]]).all()
+
+
+def test_unknown_font_names_the_available_ones():
+    with pytest.raises(UserError, match="font: 'Comic Sans' is not available"):
+        FontsDataset(values={"font": ["Comic Sans"]})
