@@ -79,6 +79,34 @@ def render(recipe_path: Path, overrides: tuple[str, ...], out: Path, overwrite: 
     click.echo(f"manifest: {out / 'manifest.csv'}; contact sheet: {out / 'contact_sheet.png'}")
 
 
+@main.command("train")
+@recipe_option
+@set_option
+@click.option(
+    "--out", type=click.Path(file_okay=False, path_type=Path), help="Run folder [runs/<name>-<variant>]."
+)
+@click.option(
+    "--device", default="auto", show_default=True, help="auto (CUDA when present), cpu or cuda[:N]."
+)
+@click.option("--resume", is_flag=True, help="Continue from the run folder's last checkpoint.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@user_errors
+def train_command(
+    recipe_path: Path, overrides: tuple[str, ...], out: Path | None, device: str, resume: bool, quiet: bool
+) -> None:
+    """Train the recipe's autoencoder (GAE, beta-VAE, GSL-AE or DEAE) with checkpoints and sample grids."""
+    from deae_aug.recipes import load_recipe
+    from deae_aug.training.trainer import train
+
+    recipe = load_recipe(recipe_path, overrides)
+    out = out or Path("runs") / f"{recipe.name}-{recipe.model.variant}"
+    start = time.perf_counter()
+    train(recipe, out, device=device, resume=resume, progress=not quiet)
+    seconds = time.perf_counter() - start
+    click.echo(f"trained {recipe.model.variant} for {recipe.train.steps} steps in {seconds:.0f} s")
+    click.echo(f"run: {out} (checkpoints/, samples/, metrics.jsonl, recipe.yaml)")
+
+
 @data.command("fonts")
 def fonts() -> None:
     """List candidate font faces found in installed packages, and why each was kept or rejected."""

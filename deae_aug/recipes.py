@@ -78,11 +78,50 @@ class SplitSection:
 
 
 @dataclass
+class ModelSection:
+    """Autoencoder variant and size; widths default to 32, 64, 128 (capped) per scale."""
+
+    variant: Literal["gae", "betavae", "gsl", "deae"] = "deae"
+    widths: list[int] = field(default_factory=list)
+    fc: int = _bounded(512, ge=1)
+    res_blocks: int = _bounded(1, ge=0)
+
+
+@dataclass
+class LossSection:
+    swap: float = _bounded(1.0, ge=0.0)
+    cycle: float = _bounded(0.0, ge=0.0)
+    reg: float = _bounded(1.0, ge=0.0)
+    beta: float = _bounded(4.0, ge=0.0)
+    reg_attributes: list[str] | None = None  # None: every attribute in turn
+    reg_t: Literal["sample", "element"] = "sample"
+    reg_draws: int = _bounded(1, ge=1)
+
+
+@dataclass
+class TrainSection:
+    split: str | None = None  # which split to train on; default: the first (D_S / D_B)
+    steps: int = _bounded(1000, ge=1)
+    groups_per_step: int = _bounded(8, ge=1)
+    lr: float = _bounded(5e-4, ge=0.0)
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
+    sampler: Literal["strict", "relaxed"] = "strict"
+    loss: LossSection = field(default_factory=LossSection)
+    log_every: int = _bounded(10, ge=1)
+    sample_every: int = _bounded(250, ge=1)
+    checkpoint_every: int = _bounded(250, ge=1)
+    workers: int = _bounded(0, ge=0)
+    init_from: str | None = None  # warm start: a run folder (e.g. a trained GSL-AE for DEAE)
+
+
+@dataclass
 class Recipe:
     name: str = "recipe"
     seed: int = 0
     data: DataSection = field(default_factory=DataSection)
     split: SplitSection = field(default_factory=SplitSection)
+    model: ModelSection = field(default_factory=ModelSection)
+    train: TrainSection = field(default_factory=TrainSection)
     source: str = field(default="<dict>", metadata={"internal": True})
 
     def to_dict(self) -> dict:

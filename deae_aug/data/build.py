@@ -28,8 +28,11 @@ def build_dataset(data: DataSection, source: str = "recipe") -> AttributeDataset
             if not data.manifest:
                 raise RecipeError(f"Recipe key 'data.manifest' in {source} must name a CSV file")
             dataset = ManifestDataset(
-                data.manifest, root=data.root, path_column=data.path_column,
-                attributes=data.attributes, resize=data.resize,
+                data.manifest,
+                root=data.root,
+                path_column=data.path_column,
+                attributes=data.attributes,
+                resize=data.resize,
             )
         else:
             if not data.root:
@@ -60,7 +63,13 @@ def build_splits(recipe: Recipe) -> dict[str, AttributeDataset]:
                 raise UserError("split.label must name the label attribute")
             groups = [BiasGroup(tuple(g.labels), g.n_bias_values) for g in d.groups]
             return debias_splits(
-                dataset, split.label, d.bias, groups, d.conflict_fraction, d.per_label, d.test_per_label,
+                dataset,
+                split.label,
+                d.bias,
+                groups,
+                d.conflict_fraction,
+                d.per_label,
+                d.test_per_label,
                 recipe.seed,
             )
     except DataError:

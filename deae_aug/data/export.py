@@ -51,13 +51,13 @@ def export_splits(splits: dict[str, AttributeDataset], out: Path, progress: bool
     return manifest
 
 
-def contact_sheet(dataset: AttributeDataset, attribute: str | None = None, per_row: int = 12,
-                  seed: int = 0, scale: int = 2) -> Image.Image:
+def contact_sheet(
+    dataset: AttributeDataset, attribute: str | None = None, per_row: int = 12, seed: int = 0, scale: int = 2
+) -> Image.Image:
     """One row per value of ``attribute`` (default: the dataset's ``contact_attribute``, else the
     attribute with most values), each showing ``per_row`` random samples with that value."""
     schema = dataset.schema
-    name = attribute or dataset.contact_attribute or max(
-        schema.names, key=lambda n: len(schema[n].values))
+    name = attribute or dataset.contact_attribute or max(schema.names, key=lambda n: len(schema[n].values))
     col = schema.position(name)
     rng = np.random.default_rng(seed)
     images, labels = [], []

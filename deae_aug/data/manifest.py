@@ -69,7 +69,9 @@ class ManifestDataset(AttributeDataset):
         names = list(attributes) if attributes is not None else [c for c in table.columns if c != path_column]
         missing = [n for n in names if n not in table.columns]
         if missing:
-            raise DataError(f"{csv}: missing attribute column {missing[0]!r}; columns are {list(table.columns)}")
+            raise DataError(
+                f"{csv}: missing attribute column {missing[0]!r}; columns are {list(table.columns)}"
+            )
         if not names:
             raise DataError(f"{csv}: no attribute columns besides {path_column!r}")
         attrs = []
@@ -98,7 +100,9 @@ class ManifestDataset(AttributeDataset):
             except FileNotFoundError:
                 raise DataError(f"{csv}, row {row}: image {path} does not exist") from None
             except (UnidentifiedImageError, OSError) as e:
-                raise DataError(f"{csv}, row {row}: image {path} is unreadable ({type(e).__name__})") from None
+                raise DataError(
+                    f"{csv}, row {row}: image {path} is unreadable ({type(e).__name__})"
+                ) from None
         if self.resize is not None:
             return self.resize
         if len(sizes) > 1:

@@ -22,7 +22,9 @@ from deae_aug.data.schema import AttributeSchema
 from deae_aug.errors import UserError
 
 
-def value_mask(factors: np.ndarray, schema: AttributeSchema, values: Mapping[str, Sequence[str]]) -> np.ndarray:
+def value_mask(
+    factors: np.ndarray, schema: AttributeSchema, values: Mapping[str, Sequence[str]]
+) -> np.ndarray:
     """(N,) bool: rows whose every listed attribute takes one of the listed values."""
     keep = np.ones(len(factors), dtype=bool)
     for name, allowed in values.items():
@@ -65,7 +67,9 @@ def augmentation_splits(
     limit = None if max_large is None else max_large - len(small_rows)
     large = np.sort(np.concatenate([small_rows, _subsample(rest, limit, rng)]))
     test = _subsample(test, max_test, rng)
-    return {name: dataset.select(rows) for name, rows in (("large", large), ("small", small_rows), ("test", test))}
+    return {
+        name: dataset.select(rows) for name, rows in (("large", large), ("small", small_rows), ("test", test))
+    }
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,153 @@
+"""The GSL-style encoder/decoder shared by every variant (GAE, beta-VAE, GSL-AE, DEAE).
+
+Encoder: 7x7 conv -> 4x4 stride-2 convs down to 8x8 -> residual blocks -> FC -> ReLU -> FC.
+The decoder mirrors it and ends in tanh (images live in [-1, 1]). InstanceNorm keeps no running
+statistics, so train and eval modes compute the same function. Variants differ only in their
+losses, except beta-VAE, whose encoder also outputs a log-variance.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Literal
+
+import torch
+from torch import nn
+
+from deae_aug.errors import UserError
+
+Variant = Literal["gae", "betavae", "gsl", "deae"]
+VARIANTS = ("gae", "betavae", "gsl", "deae")
+
+
+def default_widths(resolution: int) -> list[int]:
+    """Channel widths: 32 at full resolution, doubling per halving, capped at 128."""
+    n_down = int(math.log2(resolution // 8))
+    return [min(32 * 2**i, 128) for i in range(n_down + 1)]
+
+
+@dataclass
+class ModelConfig:
+    variant: Variant = "deae"
+    resolution: int = 32
+    block_sizes: list[int] = field(default_factory=lambda: [20] * 5)
+    widths: list[int] = field(default_factory=list)  # empty: default_widths(resolution)
+    fc: int = 512
+    res_blocks: int = 1
+
+    def __post_init__(self) -> None:
+        if self.variant not in VARIANTS:
+            raise UserError(f"model variant must be one of {VARIANTS}, got {self.variant!r}")
+        n_down = math.log2(self.resolution / 8)
+        if self.resolution < 8 or n_down != int(n_down):
+            raise UserError(
+                f"model resolution must be 8 times a power of two (8, 16, 32, ...), got {self.resolution}"
+            )
+        if not self.widths:
+            self.widths = default_widths(self.resolution)
+        if len(self.widths) != int(n_down) + 1:
+            raise UserError(
+                f"model.widths needs {int(n_down) + 1} entries at {self.resolution} px "
+                f"(one per scale from {self.resolution} down to 8 px), got {self.widths}"
+            )
+
+    @property
+    def latent_dim(self) -> int:
+        return sum(self.block_sizes)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class ResidualBlock(nn.Module):
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(channels, channels, 3, padding=1, bias=False),
+            nn.InstanceNorm2d(channels, affine=True),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(channels, channels, 3, padding=1, bias=False),
+            nn.InstanceNorm2d(channels, affine=True),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
+def _norm_relu(channels: int) -> list[nn.Module]:
+    return [nn.InstanceNorm2d(channels, affine=True), nn.ReLU(inplace=True)]
+
+
+class Encoder(nn.Module):
+    def __init__(self, cfg: ModelConfig, out_dim: int) -> None:
+        super().__init__()
+        w = cfg.widths
+        layers: list[nn.Module] = [nn.Conv2d(3, w[0], 7, padding=3, bias=False), *_norm_relu(w[0])]
+        for c_in, c_out in zip(w[:-1], w[1:], strict=True):
+            layers += [nn.Conv2d(c_in, c_out, 4, stride=2, padding=1, bias=False), *_norm_relu(c_out)]
+        layers += [ResidualBlock(w[-1]) for _ in range(cfg.res_blocks)]
+        self.conv = nn.Sequential(*layers)
+        self.fc = nn.Sequential(
+            nn.Linear(w[-1] * 64, cfg.fc), nn.ReLU(inplace=True), nn.Linear(cfg.fc, out_dim)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.conv(x).flatten(1))  # (B, C*8*8) -> (B, out_dim)
+
+
+class Decoder(nn.Module):
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        w = cfg.widths[::-1]
+        self.fc = nn.Sequential(
+            nn.Linear(cfg.latent_dim, cfg.fc),
+            nn.ReLU(inplace=True),
+            nn.Linear(cfg.fc, w[0] * 64),
+            nn.ReLU(inplace=True),
+        )
+        layers: list[nn.Module] = [ResidualBlock(w[0]) for _ in range(cfg.res_blocks)]
+        for c_in, c_out in zip(w[:-1], w[1:], strict=True):
+            layers += [
+                nn.ConvTranspose2d(c_in, c_out, 4, stride=2, padding=1, bias=False),
+                *_norm_relu(c_out),
+            ]
+        layers += [nn.Conv2d(w[-1], 3, 7, padding=3), nn.Tanh()]
+        self.conv = nn.Sequential(*layers)
+        self.channels = w[0]
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        h = self.fc(z).view(-1, self.channels, 8, 8)  # (B, C, 8, 8)
+        return self.conv(h)  # (B, 3, H, W)
+
+
+class Autoencoder(nn.Module):
+    """Encoder + decoder with the latent split into one block per attribute."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        out_dim = cfg.latent_dim * (2 if cfg.variant == "betavae" else 1)
+        self.encoder = Encoder(cfg, out_dim)
+        self.decoder = Decoder(cfg)
+        edges = [0, *itertools.accumulate(cfg.block_sizes)]
+        self.blocks = [slice(a, b) for a, b in zip(edges[:-1], edges[1:], strict=True)]
+
+    def encode_stats(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(mean, log-variance) for beta-VAE; (code, None) for the deterministic variants."""
+        h = self.encoder(x)
+        if self.cfg.variant == "betavae":
+            mu, logvar = h.chunk(2, dim=1)
+            return mu, logvar.clamp(-10, 10)
+        return h, None
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, 3, H, W) -> (B, latent_dim); beta-VAE returns the posterior mean."""
+        return self.encode_stats(x)[0]
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        return self.decoder(z)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decode(self.encode(x))

@@ -1,0 +1,79 @@
+"""Checkpoints: weights as safetensors, optimizer state for ``weights_only`` loading, meta.json.
+
+Each checkpoint is written into a temporary folder that is renamed into place, then the
+``latest`` pointer is replaced atomically, so a kill at any moment leaves a loadable run.
+Nothing here unpickles arbitrary objects.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from deae_aug.errors import UserError
+from deae_aug.io import atomic_write_text
+
+CHECKPOINTS = "checkpoints"
+KEEP = 2
+
+
+def save_checkpoint(run: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer, meta: dict) -> Path:
+    folder = Path(run) / CHECKPOINTS
+    name = f"step_{meta['step']:07d}"
+    tmp, final = folder / f".tmp-{name}", folder / name
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    save_file(state, tmp / "model.safetensors", metadata={"step": str(meta["step"])})
+    torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
+    (tmp / "meta.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
+    shutil.rmtree(final, ignore_errors=True)
+    os.replace(tmp, final)
+    atomic_write_text(folder / "latest", name)
+    for old in sorted(p for p in folder.glob("step_*") if p.name != name)[: -(KEEP - 1) or None]:
+        shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def latest_checkpoint(run: Path) -> Path | None:
+    pointer = Path(run) / CHECKPOINTS / "latest"
+    if not pointer.is_file():
+        return None
+    path = pointer.parent / pointer.read_text(encoding="utf-8").strip()
+    return path if (path / "meta.json").is_file() else None
+
+
+def load_meta(checkpoint: Path) -> dict:
+    try:
+        return json.loads((checkpoint / "meta.json").read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as e:
+        raise UserError(f"checkpoint {checkpoint} has no readable meta.json ({type(e).__name__})") from None
+
+
+def load_weights(checkpoint: Path, device: torch.device | str = "cpu") -> dict[str, torch.Tensor]:
+    try:
+        return load_file(checkpoint / "model.safetensors", device=str(device))
+    except (OSError, ValueError, RuntimeError) as e:
+        raise UserError(f"checkpoint {checkpoint}/model.safetensors is unreadable: {e}") from None
+
+
+def load_optimizer_state(checkpoint: Path) -> dict:
+    return torch.load(checkpoint / "optimizer.pt", map_location="cpu", weights_only=True)
+
+
+def describe_mismatch(saved: dict, current: dict, prefix: str = "") -> list[str]:
+    """Human-readable differences between two nested dicts (model config, schema)."""
+    out = []
+    for key in sorted(set(saved) | set(current)):
+        a, b = saved.get(key), current.get(key)
+        path = f"{prefix}{key}"
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += describe_mismatch(a, b, path + ".")
+        elif a != b:
+            out.append(f"{path}: checkpoint has {a!r}, recipe gives {b!r}")
+    return out

@@ -1,0 +1,159 @@
+"""Group losses of GSL-AE and DEAE (design.md sections 2-3), on a batch of GSL groups.
+
+A batch ``x`` has shape (G, K + 1, 3, H, W): per group a centre (index 0) and, for each
+attribute k, a partner (index 1 + k) that shares attribute k with the centre.
+
+- ``recon``  L_r: every image reconstructs itself.
+- ``swap``   L_sr: the centre decoded with block k taken from partner k gives the centre, the
+  partner with the centre's block k gives the partner, and the cover code (block k from
+  partner k, for every k) gives the centre.
+- ``cycle``  L_csr: swap a block the pair does *not* share, decode, re-encode, swap back, decode:
+  the originals must come back.
+- ``reg``    DEAE's L_reg: interpolate block k between the centre and a partner that differs
+  in k, decode, re-encode; every block except k must match the centre's code (paper eq. 2).
+  It is divided by the mean |code| (no gradient), so the encoder cannot shrink it by scaling
+  the latent down.
+- ``kl``     beta-VAE's KL divergence to N(0, I).
+
+All decodes of one pass go through the decoder in a single call, and terms weighted 0 are
+never computed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+import torch.nn.functional as F  # noqa: N812
+
+from deae_aug.models.autoencoder import Autoencoder
+
+
+@dataclass
+class LossConfig:
+    swap: float = 1.0
+    cycle: float = 0.0
+    reg: float = 1.0
+    beta: float = 4.0
+    reg_attributes: Sequence[int] | None = None  # None: every attribute in turn
+    reg_t: Literal["sample", "element"] = "sample"
+    reg_draws: int = 1
+
+
+def block_masks(model: Autoencoder, device: torch.device) -> torch.Tensor:
+    """(K, D) float: row k is 1 on attribute k's latent block."""
+    masks = torch.zeros(len(model.blocks), model.cfg.latent_dim, device=device)
+    for k, block in enumerate(model.blocks):
+        masks[k, block] = 1.0
+    return masks
+
+
+def mix(base: torch.Tensor, donor: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """``base`` with the masked dimensions taken from ``donor`` (broadcasting)."""
+    return base * (1 - mask) + donor * mask
+
+
+def group_losses(
+    model: Autoencoder, x: torch.Tensor, cfg: LossConfig, generator: torch.Generator | None = None
+) -> dict[str, torch.Tensor]:
+    """Weighted loss terms and their sum under ``"total"`` for the model's variant."""
+    g, n = x.shape[:2]
+    k_count = n - 1
+    variant = model.cfg.variant
+    flat = x.flatten(0, 1)  # (G*(K+1), 3, H, W)
+    mu, logvar = model.encode_stats(flat)
+    z = mu
+    if logvar is not None:
+        eps = torch.randn(mu.shape, generator=generator).to(
+            mu.device
+        )  # CPU generator: same draws on any device
+        z = mu + eps * (0.5 * logvar).exp()
+    z = z.view(g, n, -1)  # (G, K+1, D)
+    zc, zp = z[:, 0], z[:, 1:]  # (G, D), (G, K, D)
+    masks = block_masks(model, x.device)  # (K, D)
+
+    codes, targets, names = [z.flatten(0, 1)], [flat], ["recon"]
+    use_swap = variant in ("gsl", "deae") and cfg.swap > 0
+    if use_swap:
+        centre_swapped = mix(zc[:, None], zp, masks)  # (G, K, D): centre with block k from partner k
+        partner_swapped = mix(zp, zc[:, None], masks)  # (G, K, D): partner k with the centre's block k
+        cover = (zp * masks).sum(dim=1)  # (G, D)
+        codes += [centre_swapped.flatten(0, 1), partner_swapped.flatten(0, 1), cover]
+        targets += [x[:, :1].expand(-1, k_count, -1, -1, -1).flatten(0, 1), x[:, 1:].flatten(0, 1), x[:, 0]]
+        names += ["swap"] * 3
+
+    use_reg = variant == "deae" and cfg.reg > 0
+    if use_reg:
+        interp, keep = _interpolations(zc, zp, masks, cfg, generator)
+        codes.append(interp)
+
+    use_cycle = variant in ("gsl", "deae") and cfg.cycle > 0 and k_count > 1
+    if use_cycle:
+        j = (torch.arange(k_count, device=x.device) + 1) % k_count  # a block partner k does not share
+        mj = masks[j]  # (K, D)
+        cycle_a, cycle_b = mix(zc[:, None], zp, mj), mix(zp, zc[:, None], mj)
+        codes += [cycle_a.flatten(0, 1), cycle_b.flatten(0, 1)]
+
+    sizes = [c.shape[0] for c in codes]
+    decoded = model.decode(torch.cat(codes)).split(sizes)  # one decoder call
+
+    terms: dict[str, torch.Tensor] = {}
+    for name, out, target in zip(names, decoded, targets, strict=False):
+        terms[name] = terms.get(name, 0.0) + F.l1_loss(out, target)
+    if use_swap:
+        terms["swap"] = terms["swap"] / 3
+    if use_reg:
+        recoded = model.encode(decoded[len(names)])
+        base = keep[1]  # centre codes repeated per interpolation
+        err = ((recoded - base).abs() * keep[0]).sum() / keep[0].sum()
+        terms["reg"] = err / (base.abs().mean().detach() + 1e-6)
+    if use_cycle:
+        xa, xb = decoded[-2], decoded[-1]
+        za, zb = model.encode(torch.cat([xa, xb])).chunk(2)
+        mj_rep = mj.repeat(g, 1)
+        back = model.decode(torch.cat([mix(za, zb, mj_rep), mix(zb, za, mj_rep)]))
+        target = torch.cat([x[:, :1].expand(-1, k_count, -1, -1, -1).flatten(0, 1), x[:, 1:].flatten(0, 1)])
+        terms["cycle"] = F.l1_loss(back, target)
+    if logvar is not None:
+        terms["kl"] = -0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).sum(dim=1).mean() / flat[0].numel()
+
+    weights = {"recon": 1.0, "swap": cfg.swap, "reg": cfg.reg, "cycle": cfg.cycle, "kl": cfg.beta}
+    terms["total"] = sum(weights[name] * value for name, value in terms.items())
+    return terms
+
+
+def _interpolations(
+    zc: torch.Tensor,
+    zp: torch.Tensor,
+    masks: torch.Tensor,
+    cfg: LossConfig,
+    generator: torch.Generator | None,
+) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+    """Codes with block k moved from the centre towards a partner that differs in k.
+
+    Returns the interpolated codes (M, D) and (keep mask (M, D), centre codes (M, D)), where the
+    keep mask is 0 on the interpolated block.
+    """
+    g, k_count, d = zp.shape
+    attrs = list(cfg.reg_attributes) if cfg.reg_attributes is not None else list(range(k_count))
+    device = zc.device
+    out, keep, base = [], [], []
+    for _ in range(cfg.reg_draws):
+        for k in attrs:
+            # any partner j != k differs from the centre in k (strict groups); pick one per group
+            offset = (
+                torch.randint(1, max(k_count, 2), (g,), generator=generator)
+                if k_count > 1
+                else torch.zeros(g)
+            )
+            j = ((k + offset) % k_count).long().to(device)
+            donor = zp[torch.arange(g, device=device), j]  # (G, D)
+            shape = (g, 1) if cfg.reg_t == "sample" else (g, d)
+            t = torch.rand(shape, generator=generator).to(device)
+            moved = zc + t * (donor - zc)
+            out.append(mix(zc, moved, masks[k]))
+            keep.append((1 - masks[k]).expand(g, d))
+            base.append(zc)
+    return torch.cat(out), (torch.cat(keep), torch.cat(base))

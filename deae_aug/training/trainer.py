@@ -1,0 +1,199 @@
+"""One training loop for GAE, beta-VAE, GSL-AE and DEAE.
+
+Reads top to bottom: data and model from the recipe, resume or warm start, then the loop.
+Every random draw of step s comes from (seed, s): the group sampler and a per-step torch
+generator, so a run resumed from step s continues exactly as the uninterrupted run would.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+
+import torch
+import yaml
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+import deae_aug
+from deae_aug.data.build import build_splits
+from deae_aug.data.dataset import AttributeDataset
+from deae_aug.data.sampler import GroupSampler
+from deae_aug.errors import UserError
+from deae_aug.io import atomic_write_text, save_png
+from deae_aug.models.autoencoder import Autoencoder, ModelConfig
+from deae_aug.recipes import Recipe
+from deae_aug.training.checkpoint import (
+    describe_mismatch,
+    latest_checkpoint,
+    load_meta,
+    load_optimizer_state,
+    load_weights,
+    save_checkpoint,
+)
+from deae_aug.training.losses import LossConfig, group_losses
+from deae_aug.training.samples import sample_grid
+
+
+class TrainingError(UserError):
+    """Training cannot go on (e.g. a non-finite loss); the last good checkpoint is kept."""
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise UserError(f"device {name!r} requested but CUDA is not available; use --device auto or cpu")
+    return torch.device(name)
+
+
+def training_split(recipe: Recipe) -> AttributeDataset:
+    """The split a recipe trains on: ``train.split``, else the first (D_S, D_B or the whole set)."""
+    splits = build_splits(recipe)
+    name = recipe.train.split or next(iter(splits))
+    if name not in splits:
+        raise UserError(f"Recipe key 'train.split' in {recipe.source}: {name!r} is not one of {list(splits)}")
+    return splits[name]
+
+
+def model_config(recipe: Recipe, dataset: AttributeDataset) -> ModelConfig:
+    return ModelConfig(
+        variant=recipe.model.variant,
+        resolution=dataset.resolution,
+        block_sizes=[a.block_size for a in dataset.schema.attributes],
+        widths=list(recipe.model.widths),
+        fc=recipe.model.fc,
+        res_blocks=recipe.model.res_blocks,
+    )
+
+
+def loss_config(recipe: Recipe, dataset: AttributeDataset) -> LossConfig:
+    loss = recipe.train.loss
+    reg_attributes = None
+    if loss.reg_attributes is not None:
+        reg_attributes = [dataset.schema.position(n) for n in loss.reg_attributes]
+    return LossConfig(loss.swap, loss.cycle, loss.reg, loss.beta, reg_attributes, loss.reg_t, loss.reg_draws)
+
+
+def check_compatible(
+    meta: dict, cfg: ModelConfig, schema: dict, what: str, ignore_variant: bool = False
+) -> None:
+    saved, current = (
+        {"model": dict(meta["model"]), "schema": meta["schema"]},
+        {"model": cfg.to_dict(), "schema": schema},
+    )
+    if ignore_variant:
+        saved["model"].pop("variant")
+        current["model"].pop("variant")
+    diffs = describe_mismatch(saved, current)
+    if diffs:
+        raise UserError(f"{what} does not match the recipe: " + "; ".join(diffs[:3]))
+
+
+def load_model(run: str | Path, device: str | torch.device = "cpu") -> tuple[Autoencoder, dict]:
+    """A trained model and its meta (schema, recipe, step) from a run folder or checkpoint folder."""
+    path = Path(run)
+    checkpoint = path if (path / "meta.json").is_file() else latest_checkpoint(path)
+    if checkpoint is None:
+        raise UserError(f"{run} holds no checkpoint; train one with `deae-aug train --recipe R --out {run}`")
+    meta = load_meta(checkpoint)
+    model = Autoencoder(ModelConfig(**meta["model"]))
+    model.load_state_dict(load_weights(checkpoint))
+    return model.to(device).eval(), meta
+
+
+def train(
+    recipe: Recipe, run: str | Path, device: str = "auto", resume: bool = False, progress: bool = True
+) -> Autoencoder:
+    """Train the recipe's model into ``run``; returns the trained model (in eval mode)."""
+    run = Path(run)
+    dev = resolve_device(device)
+    dataset = training_split(recipe)
+    schema = dataset.schema.to_dict()
+    cfg = model_config(recipe, dataset)
+    losses_cfg = loss_config(recipe, dataset)
+    t = recipe.train
+
+    checkpoint = latest_checkpoint(run)
+    if checkpoint is not None and not resume:
+        raise UserError(
+            f"run folder {run} already has checkpoints; pass --resume to continue it or pick another --out"
+        )
+    run.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(run / "recipe.yaml", yaml.safe_dump(recipe.to_dict(), sort_keys=False))
+
+    torch.manual_seed(recipe.seed)
+    model = Autoencoder(cfg).to(dev)
+    optimizer = torch.optim.Adam(model.parameters(), lr=t.lr, betas=tuple(t.betas))
+    step = 0
+    if checkpoint is not None:
+        meta = load_meta(checkpoint)
+        check_compatible(meta, cfg, schema, f"checkpoint {checkpoint}")
+        model.load_state_dict(load_weights(checkpoint, dev))
+        optimizer.load_state_dict(load_optimizer_state(checkpoint))
+        step = meta["step"]
+    elif t.init_from:
+        model_init, meta = load_model(t.init_from)
+        check_compatible(meta, cfg, schema, f"warm start {t.init_from}", ignore_variant=True)
+        model.load_state_dict(model_init.state_dict())
+
+    sampler = GroupSampler(dataset.factors, dataset.schema, t.groups_per_step, t.sampler, recipe.seed, step)
+    loader = DataLoader(
+        dataset, batch_sampler=sampler, num_workers=t.workers, persistent_workers=t.workers > 0
+    )
+    preview = torch.stack([dataset[int(i)][0] for i in sampler.batch(0)[0]]).to(dev)
+    group_size = len(dataset.schema) + 1
+
+    def checkpoint_now() -> None:
+        meta = {
+            "step": step,
+            "model": cfg.to_dict(),
+            "schema": schema,
+            "recipe": recipe.to_dict(),
+            "deae_aug": deae_aug.__version__,
+        }
+        save_checkpoint(run, model, optimizer, meta)
+
+    (run / "samples").mkdir(exist_ok=True)
+    model.train()
+    start = time.perf_counter()
+    bar = tqdm(total=t.steps, initial=step, desc=f"train {cfg.variant}", unit="step", disable=not progress)
+    with open(run / "metrics.jsonl", "a", encoding="utf-8") as log:
+        for images, _ in loader:
+            if step >= t.steps:
+                break
+            x = images.to(dev).view(-1, group_size, *images.shape[1:])  # (G, K+1, 3, H, W)
+            generator = torch.Generator().manual_seed(recipe.seed * 1_000_003 + step)
+            terms = group_losses(model, x, losses_cfg, generator)
+            total = terms["total"]
+            if not math.isfinite(total.item()):
+                bad = {k: float(v) for k, v in terms.items()}
+                raise TrainingError(
+                    f"loss is not finite at step {step} ({bad}); the last good checkpoint is kept in "
+                    f"{run / 'checkpoints'}; lower train.lr and resume with --resume"
+                )
+            optimizer.zero_grad(set_to_none=True)
+            total.backward()
+            optimizer.step()
+            step += 1
+            bar.update()
+            if step % t.log_every == 0 or step == t.steps:
+                row = {
+                    "step": step,
+                    **{k: round(float(v), 6) for k, v in terms.items()},
+                    "seconds": round(time.perf_counter() - start, 2),
+                }
+                log.write(json.dumps(row) + "\n")
+                log.flush()
+                bar.set_postfix({k: f"{float(v):.4f}" for k, v in terms.items()})
+            if step % t.sample_every == 0 or step == t.steps:
+                save_png(
+                    run / "samples" / f"step_{step:07d}.png",
+                    sample_grid(model, preview, dataset.schema.names),
+                )
+            if step % t.checkpoint_every == 0 or step == t.steps:
+                checkpoint_now()
+    bar.close()
+    return model.eval()
