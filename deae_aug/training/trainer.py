@@ -182,12 +182,12 @@ def train(
             if step % t.log_every == 0 or step == t.steps:
                 row = {
                     "step": step,
-                    **{k: round(float(v), 6) for k, v in terms.items()},
+                    **{k: round(v.item(), 6) for k, v in terms.items()},
                     "seconds": round(time.perf_counter() - start, 2),
                 }
                 log.write(json.dumps(row) + "\n")
                 log.flush()
-                bar.set_postfix({k: f"{float(v):.4f}" for k, v in terms.items()})
+                bar.set_postfix({k: f"{v.item():.4f}" for k, v in terms.items()})
             if step % t.sample_every == 0 or step == t.steps:
                 save_png(
                     run / "samples" / f"step_{step:07d}.png",

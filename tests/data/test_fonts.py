@@ -27,8 +27,14 @@ def test_palette_values_are_the_ilab_ones():
     assert ILAB_COLORS["chocolate"] == (210, 105, 30)
     assert ILAB_COLORS["silver"] == (192, 192, 192)
     assert len(ILAB_COLORS) == 10
-    assert set(V2_FONT_COLORS.values()) == {(255, 106, 106), (205, 205, 0), (34, 139, 34),
-                                              (128, 128, 128), (0, 191, 255), (255, 20, 147)}
+    assert set(V2_FONT_COLORS.values()) == {
+        (255, 106, 106),
+        (205, 205, 0),
+        (34, 139, 34),
+        (128, 128, 128),
+        (0, 191, 255),
+        (255, 20, 147),
+    }
     assert parse_color("#0a0B0c") == (10, 11, 12)
     with pytest.raises(UserError, match="unknown colour 'mauve'"):
         parse_color("mauve")

@@ -90,7 +90,9 @@ def test_ilab_tree_loader(tmp_path):
         for bg in ("red", "blue"):
             folder = tmp_path / letter / "small" / "green" / bg / "Arial"
             folder.mkdir(parents=True)
-            Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(folder / f"{letter}_small_green_{bg}_Arial.png")
+            Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(
+                folder / f"{letter}_small_green_{bg}_Arial.png"
+            )
     with pytest.raises(DataError, match="single value"):
         ILabFontsDataset(tmp_path)
     ds = ILabFontsDataset(tmp_path, attributes=["letter", "bg_color"])

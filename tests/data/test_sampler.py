@@ -55,8 +55,13 @@ def test_works_as_batch_sampler_with_two_workers(small_fonts):
 
 
 def biased_schema() -> tuple[np.ndarray, AttributeSchema]:
-    schema = AttributeSchema((Attribute("letter", ("A", "B", "C")), Attribute("bg", ("red", "blue", "green")),
-                              Attribute("size", ("s", "l"))))
+    schema = AttributeSchema(
+        (
+            Attribute("letter", ("A", "B", "C")),
+            Attribute("bg", ("red", "blue", "green")),
+            Attribute("size", ("s", "l")),
+        )
+    )
     rows = [(0, 0, s) for s in (0, 1)]  # letter A only on red
     rows += [(letter, bg, s) for letter in (1, 2) for bg in (0, 1, 2) for s in (0, 1)]
     return np.array(rows), schema

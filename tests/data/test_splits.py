@@ -12,8 +12,11 @@ def tuples(ds) -> set[tuple]:
 
 def test_augmentation_splits_structure(small_fonts):
     splits = augmentation_splits(
-        small_fonts, held_out={"bg_color": ["silver"]},
-        small={"size": ["large"], "font": ["DejaVu Sans", "Fredoka One"]}, max_large=100, seed=0,
+        small_fonts,
+        held_out={"bg_color": ["silver"]},
+        small={"size": ["large"], "font": ["DejaVu Sans", "Fredoka One"]},
+        max_large=100,
+        seed=0,
     )
     large, small, test = splits["large"], splits["small"], splits["test"]
     bg = small_fonts.schema.position("bg_color")
@@ -36,11 +39,15 @@ def test_augmentation_split_errors_name_the_problem(small_fonts):
 
 @pytest.fixture(scope="module")
 def v2_fonts():
-    return FontsDataset(values={
-        "letter": list("ABCDEFGHIJ"), "size": ["small", "large"],
-        "font_color": ["indianred", "olive", "gray"], "bg_color": ["red", "yellow", "green", "silver", "blue", "pink"],
-        "font": ["DejaVu Sans", "DejaVu Serif", "Lato"],
-    })
+    return FontsDataset(
+        values={
+            "letter": list("ABCDEFGHIJ"),
+            "size": ["small", "large"],
+            "font_color": ["indianred", "olive", "gray"],
+            "bg_color": ["red", "yellow", "green", "silver", "blue", "pink"],
+            "font": ["DejaVu Sans", "DejaVu Serif", "Lato"],
+        }
+    )
 
 
 GROUPS = [BiasGroup(("A", "B", "C"), 1), BiasGroup(("D", "E", "F"), 3), BiasGroup(("G", "H", "I", "J"), 6)]
@@ -59,8 +66,15 @@ def test_debias_splits_structure(v2_fonts):
 
 
 def test_conflict_fraction_adds_bias_conflicting_samples(v2_fonts):
-    splits = debias_splits(v2_fonts, "letter", "bg_color", [BiasGroup(tuple("ABCDEFGHIJ"), 1)],
-                           conflict_fraction=0.25, per_label=8, test_per_label=2)
+    splits = debias_splits(
+        v2_fonts,
+        "letter",
+        "bg_color",
+        [BiasGroup(tuple("ABCDEFGHIJ"), 1)],
+        conflict_fraction=0.25,
+        per_label=8,
+        test_per_label=2,
+    )
     biased = splits["biased"]
     for i in range(10):
         assert len(set(biased.factors[biased.factors[:, 0] == i, 3])) > 1

@@ -1,0 +1,115 @@
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from deae_aug.errors import UserError
+from deae_aug.recipes import recipe_from_dict
+from deae_aug.training import trainer as trainer_module
+from deae_aug.training.trainer import TrainingError, load_model, train
+
+TINY = {
+    "name": "tiny",
+    "data": {
+        "dataset": "fonts",
+        "resolution": 16,
+        "block_size": 4,
+        "values": {
+            "letter": ["A", "B", "C"],
+            "size": ["small", "large"],
+            "font_color": ["red", "blue"],
+            "bg_color": ["yellow", "silver"],
+            "font": ["DejaVu Sans", "DejaVu Serif"],
+        },
+    },
+    "model": {"variant": "deae", "widths": [8, 16], "fc": 32},
+    "train": {
+        "steps": 6,
+        "groups_per_step": 2,
+        "lr": 2e-3,
+        "log_every": 1,
+        "sample_every": 3,
+        "checkpoint_every": 3,
+    },
+}
+
+
+def tiny(**train):
+    data = json.loads(json.dumps(TINY))
+    data["train"].update(train)
+    return recipe_from_dict(data)
+
+
+def weights(run):
+    return load_file(next((run / "checkpoints").glob("step_*")) / "model.safetensors")
+
+
+def test_loss_falls_and_outputs_are_written(tmp_path):
+    train(tiny(steps=60, checkpoint_every=60, sample_every=60), tmp_path, device="cpu", progress=False)
+    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    first = sum(r["total"] for r in rows[:5]) / 5
+    last = sum(r["total"] for r in rows[-5:]) / 5
+    assert last < 0.8 * first
+    assert (tmp_path / "samples" / "step_0000060.png").is_file()
+    assert (tmp_path / "recipe.yaml").is_file()
+    model, meta = load_model(tmp_path)
+    assert meta["step"] == 60 and meta["schema"]["attributes"][0]["name"] == "letter"
+
+
+def test_resume_gives_the_same_weights_as_a_straight_run(tmp_path):
+    straight, split = tmp_path / "straight", tmp_path / "split"
+    train(tiny(steps=6), straight, device="cpu", progress=False)
+    train(tiny(steps=3), split, device="cpu", progress=False)
+    train(tiny(steps=6), split, device="cpu", resume=True, progress=False)
+    a, b = weights(straight), weights(split)
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+
+
+def test_existing_run_needs_resume(tmp_path):
+    train(tiny(steps=3), tmp_path, device="cpu", progress=False)
+    with pytest.raises(UserError, match="already has checkpoints; pass --resume"):
+        train(tiny(steps=3), tmp_path, device="cpu", progress=False)
+
+
+def test_mismatched_checkpoint_says_what_differs(tmp_path):
+    train(tiny(steps=3), tmp_path, device="cpu", progress=False)
+    recipe = tiny(steps=6)
+    recipe.model.fc = 64
+    with pytest.raises(
+        UserError, match="does not match the recipe: model.fc: checkpoint has 32, recipe gives 64"
+    ):
+        train(recipe, tmp_path, device="cpu", resume=True, progress=False)
+
+
+def test_warm_start_from_gsl(tmp_path):
+    recipe = tiny(steps=3)
+    recipe.model.variant = "gsl"
+    train(recipe, tmp_path / "gsl", device="cpu", progress=False)
+    warm = tiny(steps=1, lr=0.0, init_from=str(tmp_path / "gsl"))  # lr 0: weights stay as loaded
+    model = train(warm, tmp_path / "deae", device="cpu", progress=False)
+    gsl_model, _ = load_model(tmp_path / "gsl")
+    for (name, a), b in zip(model.state_dict().items(), gsl_model.state_dict().values(), strict=True):
+        assert torch.equal(a, b), name
+    fresh = tiny(steps=1, lr=0.0)
+    fresh.seed = 1
+    other = train(fresh, tmp_path / "fresh", device="cpu", progress=False)
+    assert not torch.equal(other.encoder.fc[0].weight, gsl_model.encoder.fc[0].weight)
+
+
+def test_nan_loss_stops_with_clear_message_and_keeps_checkpoint(tmp_path, monkeypatch):
+    train(tiny(steps=3), tmp_path, device="cpu", progress=False)
+    real = trainer_module.group_losses
+
+    def poisoned(*args, **kwargs):
+        terms = real(*args, **kwargs)
+        terms["total"] = terms["total"] * float("nan")
+        return terms
+
+    monkeypatch.setattr(trainer_module, "group_losses", poisoned)
+    with pytest.raises(TrainingError, match="loss is not finite at step 3.*last good checkpoint"):
+        train(tiny(steps=6), tmp_path, device="cpu", resume=True, progress=False)
+    _, meta = load_model(tmp_path)
+    assert meta["step"] == 3
