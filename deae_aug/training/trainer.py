@@ -169,7 +169,7 @@ def train(
             terms = group_losses(model, x, losses_cfg, generator)
             total = terms["total"]
             if not math.isfinite(total.item()):
-                bad = {k: float(v) for k, v in terms.items()}
+                bad = {k: round(v.item(), 4) for k, v in terms.items()}
                 raise TrainingError(
                     f"loss is not finite at step {step} ({bad}); the last good checkpoint is kept in "
                     f"{run / 'checkpoints'}; lower train.lr and resume with --resume"
