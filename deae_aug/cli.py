@@ -117,3 +117,7 @@ def fonts() -> None:
         mark = "kept" if r.accepted else "rejected"
         click.echo(f"{mark:8s} {r.face.family:28s} {r.face.source:48s} {r.reason}")
     click.echo(f"{sum(r.accepted for r in reports)} font families available")
+
+
+if __name__ == "__main__":
+    main()

@@ -60,6 +60,8 @@ class GroupSampler(Sampler[list[int]]):
         First step drawn when iterating (for resumed runs).
     num_batches : int or None, default=None
         None iterates forever (step-based training).
+    rank : int, default=0
+        Distributed rank; each rank draws its own groups for the same step.
     """
 
     def __init__(
@@ -71,6 +73,7 @@ class GroupSampler(Sampler[list[int]]):
         seed: int = 0,
         start_step: int = 0,
         num_batches: int | None = None,
+        rank: int = 0,
     ) -> None:
         if mode not in ("strict", "relaxed"):
             raise DataError(f"sampler mode must be 'strict' or 'relaxed', got {mode!r}")
@@ -83,6 +86,7 @@ class GroupSampler(Sampler[list[int]]):
         self.seed = seed
         self.start_step = start_step
         self.num_batches = num_batches
+        self.rank = rank
         self._strict = count_strict_partners(self.factors) > 0  # (N, K)
         self._by_value = [
             {v: np.flatnonzero(self.factors[:, k] == v) for v in np.unique(self.factors[:, k])}
@@ -130,7 +134,7 @@ class GroupSampler(Sampler[list[int]]):
 
     def batch(self, step: int) -> np.ndarray:
         """(groups_per_batch, K + 1) indices for training step ``step``; same step, same groups."""
-        rng = np.random.default_rng([self.seed, step])
+        rng = np.random.default_rng([self.seed, step] + ([self.rank] if self.rank else []))
         centres = rng.choice(self.centres, size=self.groups_per_batch)
         return np.array(
             [[c, *(self._partner(c, k, rng) for k in range(len(self.schema)))] for c in centres],

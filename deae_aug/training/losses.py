@@ -124,6 +124,17 @@ def group_losses(
     return terms
 
 
+class GroupLoss(torch.nn.Module):
+    """The model and its losses as one module, so DistributedDataParallel sees one forward."""
+
+    def __init__(self, model: Autoencoder, cfg: LossConfig) -> None:
+        super().__init__()
+        self.model, self.cfg = model, cfg
+
+    def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+        return group_losses(self.model, x, self.cfg, generator)
+
+
 def _interpolations(
     zc: torch.Tensor,
     zp: torch.Tensor,

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from pathlib import Path
 
 import torch
+import torch.distributed as dist
 import yaml
+from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
@@ -33,7 +36,7 @@ from deae_aug.training.checkpoint import (
     load_weights,
     save_checkpoint,
 )
-from deae_aug.training.losses import LossConfig, group_losses
+from deae_aug.training.losses import GroupLoss, LossConfig
 from deae_aug.training.samples import sample_grid
 
 
@@ -47,6 +50,18 @@ def resolve_device(name: str) -> torch.device:
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise UserError(f"device {name!r} requested but CUDA is not available; use --device auto or cpu")
     return torch.device(name)
+
+
+def init_distributed(device: torch.device) -> tuple[int, int, torch.device]:
+    """(rank, world size, device) under torchrun (gloo on CPU, nccl on GPU); (0, 1, device) otherwise."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return 0, 1, device
+    if device.type == "cuda":
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(device)
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return dist.get_rank(), dist.get_world_size(), device
 
 
 def training_split(recipe: Recipe) -> AttributeDataset:
@@ -109,7 +124,8 @@ def train(
 ) -> Autoencoder:
     """Train the recipe's model into ``run``; returns the trained model (in eval mode)."""
     run = Path(run)
-    dev = resolve_device(device)
+    rank, world, dev = init_distributed(resolve_device(device))
+    lead = rank == 0  # only rank 0 writes
     dataset = training_split(recipe)
     schema = dataset.schema.to_dict()
     cfg = model_config(recipe, dataset)
@@ -121,8 +137,9 @@ def train(
         raise UserError(
             f"run folder {run} already has checkpoints; pass --resume to continue it or pick another --out"
         )
-    run.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(run / "recipe.yaml", yaml.safe_dump(recipe.to_dict(), sort_keys=False))
+    if lead:
+        run.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(run / "recipe.yaml", yaml.safe_dump(recipe.to_dict(), sort_keys=False))
 
     torch.manual_seed(recipe.seed)
     model = Autoencoder(cfg).to(dev)
@@ -139,7 +156,11 @@ def train(
         check_compatible(meta, cfg, schema, f"warm start {t.init_from}", ignore_variant=True)
         model.load_state_dict(model_init.state_dict())
 
-    sampler = GroupSampler(dataset.factors, dataset.schema, t.groups_per_step, t.sampler, recipe.seed, step)
+    loss_fn: torch.nn.Module = GroupLoss(model, losses_cfg)
+    if world > 1:
+        loss_fn = DistributedDataParallel(loss_fn, device_ids=[dev.index] if dev.type == "cuda" else None)
+    groups = max(1, t.groups_per_step // world)  # the global batch stays groups_per_step
+    sampler = GroupSampler(dataset.factors, dataset.schema, groups, t.sampler, recipe.seed, step, rank=rank)
     loader = DataLoader(
         dataset, batch_sampler=sampler, num_workers=t.workers, persistent_workers=t.workers > 0
     )
@@ -156,19 +177,25 @@ def train(
         }
         save_checkpoint(run, model, optimizer, meta)
 
-    (run / "samples").mkdir(exist_ok=True)
+    if lead:
+        (run / "samples").mkdir(exist_ok=True)
     model.train()
     start = time.perf_counter()
-    bar = tqdm(total=t.steps, initial=step, desc=f"train {cfg.variant}", unit="step", disable=not progress)
-    with open(run / "metrics.jsonl", "a", encoding="utf-8") as log:
+    bar = tqdm(
+        total=t.steps, initial=step, desc=f"train {cfg.variant}", unit="step", disable=not (progress and lead)
+    )
+    with open(run / "metrics.jsonl" if lead else os.devnull, "a", encoding="utf-8") as log:
         for images, _ in loader:
             if step >= t.steps:
                 break
             x = images.to(dev).view(-1, group_size, *images.shape[1:])  # (G, K+1, 3, H, W)
-            generator = torch.Generator().manual_seed(recipe.seed * 1_000_003 + step)
-            terms = group_losses(model, x, losses_cfg, generator)
+            generator = torch.Generator().manual_seed(recipe.seed * 1_000_003 + step + 7_919_000 * rank)
+            terms = loss_fn(x, generator)
             total = terms["total"]
-            if not math.isfinite(total.item()):
+            finite = torch.tensor([float(math.isfinite(total.item()))], device=dev)
+            if world > 1:
+                dist.all_reduce(finite, op=dist.ReduceOp.MIN)  # every rank stops together
+            if not finite.item():
                 bad = {k: round(v.item(), 4) for k, v in terms.items()}
                 raise TrainingError(
                     f"loss is not finite at step {step} ({bad}); the last good checkpoint is kept in "
@@ -188,6 +215,8 @@ def train(
                 log.write(json.dumps(row) + "\n")
                 log.flush()
                 bar.set_postfix({k: f"{v.item():.4f}" for k, v in terms.items()})
+            if not lead:
+                continue
             if step % t.sample_every == 0 or step == t.steps:
                 save_png(
                     run / "samples" / f"step_{step:07d}.png",

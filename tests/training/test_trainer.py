@@ -1,12 +1,16 @@
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 import torch
+import yaml
 from safetensors.torch import load_file
 
 from deae_aug.errors import UserError
 from deae_aug.recipes import recipe_from_dict
-from deae_aug.training import trainer as trainer_module
+from deae_aug.training import losses as losses_module
 from deae_aug.training.trainer import TrainingError, load_model, train
 
 TINY = {
@@ -101,15 +105,47 @@ def test_warm_start_from_gsl(tmp_path):
 
 def test_nan_loss_stops_with_clear_message_and_keeps_checkpoint(tmp_path, monkeypatch):
     train(tiny(steps=3), tmp_path, device="cpu", progress=False)
-    real = trainer_module.group_losses
+    real = losses_module.group_losses
 
     def poisoned(*args, **kwargs):
         terms = real(*args, **kwargs)
         terms["total"] = terms["total"] * float("nan")
         return terms
 
-    monkeypatch.setattr(trainer_module, "group_losses", poisoned)
+    monkeypatch.setattr(losses_module, "group_losses", poisoned)
     with pytest.raises(TrainingError, match="loss is not finite at step 3.*last good checkpoint"):
         train(tiny(steps=6), tmp_path, device="cpu", resume=True, progress=False)
     _, meta = load_model(tmp_path)
     assert meta["step"] == 3
+
+
+def test_two_process_distributed_run(tmp_path):
+    """torchrun --nproc_per_node=2 with gloo on the CPU: both ranks train, rank 0 writes the run."""
+    recipe = tmp_path / "tiny.yaml"
+    data = json.loads(json.dumps(TINY))
+    data["train"].update(steps=4, groups_per_step=2, checkpoint_every=4, sample_every=4)
+    recipe.write_text(yaml.safe_dump(data))
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node=2",
+        "--master_port=29533",
+        "-m",
+        "deae_aug.cli",
+        "train",
+        "--recipe",
+        str(recipe),
+        "--out",
+        str(tmp_path / "run"),
+        "--quiet",
+        "--device",
+        "cpu",
+    ]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=240, env=env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    _, meta = load_model(tmp_path / "run")
+    assert meta["step"] == 4
+    rows = (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
+    assert len(rows) == 4  # one writer
