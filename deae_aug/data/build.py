@@ -7,7 +7,7 @@ from deae_aug.data.fonts import FontsDataset
 from deae_aug.data.manifest import ILabFontsDataset, ManifestDataset
 from deae_aug.data.shapes import ShapesDataset
 from deae_aug.data.splits import BiasGroup, augmentation_splits, debias_splits
-from deae_aug.errors import DataError, RecipeError, UserError
+from deae_aug.errors import RecipeError, UserError
 from deae_aug.recipes import DataSection, Recipe
 
 
@@ -17,8 +17,6 @@ def build_dataset(data: DataSection, source: str = "recipe") -> AttributeDataset
         cls = FontsDataset if data.dataset == "fonts" else ShapesDataset
         try:
             dataset = cls(values=data.values or None, resolution=data.resolution)
-        except DataError:
-            raise
         except UserError as e:
             raise RecipeError(f"Recipe key 'data.values' in {source}: {e}") from None
     else:
@@ -72,8 +70,6 @@ def build_splits(recipe: Recipe) -> dict[str, AttributeDataset]:
                 d.test_per_label,
                 recipe.seed,
             )
-    except DataError:
-        raise
     except UserError as e:
         raise RecipeError(f"Recipe key 'split' in {recipe.source}: {e}") from None
     if split.label is not None:

@@ -35,8 +35,9 @@ def save_checkpoint(run: Path, model: torch.nn.Module, optimizer: torch.optim.Op
     shutil.rmtree(final, ignore_errors=True)
     os.replace(tmp, final)
     atomic_write_text(folder / "latest", name)
-    for old in sorted(p for p in folder.glob("step_*") if p.name != name)[: -(KEEP - 1) or None]:
-        shutil.rmtree(old, ignore_errors=True)
+    older = sorted(p for p in folder.glob("step_*") if p.name != name)
+    for stale in older[: max(0, len(older) - (KEEP - 1))]:  # keep the newest KEEP checkpoints
+        shutil.rmtree(stale, ignore_errors=True)
     return final
 
 
