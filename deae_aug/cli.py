@@ -107,6 +107,66 @@ def train_command(
     click.echo(f"run: {out} (checkpoints/, samples/, metrics.jsonl, recipe.yaml)")
 
 
+@main.command("augment")
+@recipe_option
+@set_option
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Output [augment.out].")
+@click.option(
+    "--run", type=click.Path(file_okay=False, path_type=Path), help="DEAE run folder [augment.run]."
+)
+@click.option("--count", type=click.IntRange(min=1), help="Images to synthesise [augment.count].")
+@click.option("--overwrite", is_flag=True, help="Replace an existing output folder.")
+@click.option(
+    "--device", default="auto", show_default=True, help="auto (CUDA when present), cpu or cuda[:N]."
+)
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+@user_errors
+def augment_command(
+    recipe_path: Path,
+    overrides: tuple[str, ...],
+    out: Path | None,
+    run: Path | None,
+    count: int | None,
+    overwrite: bool,
+    device: str,
+    quiet: bool,
+) -> None:
+    """Train DEAE on the recipe's training split (or reuse the run) and write synthetic images."""
+    from deae_aug.augment.synthesis import synthesize, write_image_folder
+    from deae_aug.errors import RecipeError
+    from deae_aug.recipes import load_recipe
+    from deae_aug.training.trainer import ensure_trained, training_split
+
+    start = time.perf_counter()
+    recipe = load_recipe(recipe_path, overrides)
+    a = recipe.augment
+    out = out or Path(a.out or Path("augmented") / recipe.name)
+    run = run or Path(a.run or Path("runs") / f"{recipe.name}-{recipe.model.variant}")
+    if out.exists() and any(out.iterdir()) and not overwrite:  # fail before training, not after
+        raise UserError(f"output folder {out} is not empty; pass --overwrite or choose another --out")
+    label = recipe.split.label
+    if label is None:
+        raise RecipeError(f"Recipe key 'split.label' in {recipe.source} must name the label attribute")
+    low, high = a.t_range if a.mode == "interpolate" else (1.0, 1.0)
+    if len(a.t_range) != 2 or not 0.0 <= low <= high:
+        raise RecipeError(
+            f"Recipe key 'augment.t_range' in {recipe.source} must be [low, high] with 0 <= low <= high"
+        )
+    dataset = training_split(recipe)
+    attributes = a.attributes or [n for n in dataset.schema.names if n != label]
+    if label in attributes:
+        raise RecipeError(f"Recipe key 'augment.attributes' in {recipe.source} lists the label {label!r}")
+    model = ensure_trained(recipe, run, device=device, progress=not quiet)
+    synthesis = synthesize(
+        model, dataset, attributes, count or a.count, (low, high), seed=recipe.seed, progress=not quiet
+    )
+    write_image_folder(synthesis, dataset, label, out, overwrite, progress=not quiet)
+    click.echo(
+        f"wrote {len(synthesis.records)} images to {out} in {time.perf_counter() - start:.0f} s "
+        f"(model: {run}; ImageFolder tree, manifest.csv, preview.png)"
+    )
+
+
 @data.command("fonts")
 def fonts() -> None:
     """List candidate font faces found in installed packages, and why each was kept or rejected."""

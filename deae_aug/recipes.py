@@ -96,11 +96,15 @@ class LossSection:
     reg_attributes: list[str] | None = None  # None: every attribute in turn
     reg_t: Literal["sample", "element"] = "sample"
     reg_draws: int = _bounded(1, ge=1)
+    # L_reg is off for this fraction of train.steps: DEAE first trains as GSL-AE (the reference
+    # warm-started from a trained GSL-AE; from scratch the encoder collapses to one code).
+    # None: 0.5, or 0 with train.init_from.
+    reg_start: float | None = _bounded(None, ge=0.0, lt=1.0)
 
 
 @dataclass
 class TrainSection:
-    split: str | None = None  # which split to train on; default: the first (D_S / D_B)
+    split: str | None = None  # which split to train on; default: the first (large / biased / all)
     steps: int = _bounded(1000, ge=1)
     groups_per_step: int = _bounded(8, ge=1)
     lr: float = _bounded(5e-4, ge=0.0)
@@ -115,6 +119,16 @@ class TrainSection:
 
 
 @dataclass
+class AugmentSection:
+    count: int = _bounded(1000, ge=1)
+    attributes: list[str] | None = None  # None: every attribute except split.label
+    mode: Literal["interpolate", "swap"] = "interpolate"
+    t_range: list[float] = field(default_factory=lambda: [0.25, 1.0])
+    out: str | None = None  # None: augmented/<name>
+    run: str | None = None  # None: runs/<name>-<variant>
+
+
+@dataclass
 class Recipe:
     name: str = "recipe"
     seed: int = 0
@@ -122,6 +136,7 @@ class Recipe:
     split: SplitSection = field(default_factory=SplitSection)
     model: ModelSection = field(default_factory=ModelSection)
     train: TrainSection = field(default_factory=TrainSection)
+    augment: AugmentSection = field(default_factory=AugmentSection)
     source: str = field(default="<dict>", metadata={"internal": True})
 
     def to_dict(self) -> dict:

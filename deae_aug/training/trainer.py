@@ -11,6 +11,7 @@ import json
 import math
 import os
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -156,7 +157,10 @@ def train(
         check_compatible(meta, cfg, schema, f"warm start {t.init_from}", ignore_variant=True)
         model.load_state_dict(model_init.state_dict())
 
-    loss_fn: torch.nn.Module = GroupLoss(model, losses_cfg)
+    group_loss = GroupLoss(model, losses_cfg)
+    loss_fn: torch.nn.Module = group_loss
+    reg_start = t.loss.reg_start if t.loss.reg_start is not None else (0.0 if t.init_from else 0.5)
+    reg_from_step = int(reg_start * t.steps)
     if world > 1:
         loss_fn = DistributedDataParallel(loss_fn, device_ids=[dev.index] if dev.type == "cuda" else None)
     groups = max(1, t.groups_per_step // world)  # the global batch stays groups_per_step
@@ -190,6 +194,7 @@ def train(
                 break
             x = images.to(dev).view(-1, group_size, *images.shape[1:])  # (G, K+1, 3, H, W)
             generator = torch.Generator().manual_seed(recipe.seed * 1_000_003 + step + 7_919_000 * rank)
+            group_loss.cfg = losses_cfg if step >= reg_from_step else replace(losses_cfg, reg=0.0)
             terms = loss_fn(x, generator)
             total = terms["total"]
             finite = torch.tensor([float(math.isfinite(total.item()))], device=dev)
@@ -226,3 +231,26 @@ def train(
                 checkpoint_now()
     bar.close()
     return model.eval()
+
+
+def ensure_trained(
+    recipe: Recipe, run: str | Path, device: str = "auto", progress: bool = True
+) -> Autoencoder:
+    """The recipe's trained model from ``run``: reused when finished, resumed when cut short,
+    trained when absent. A run trained from another recipe is refused, never overwritten."""
+    run = Path(run)
+    checkpoint = latest_checkpoint(run)
+    if checkpoint is not None:
+        meta = load_meta(checkpoint)
+        dataset = training_split(recipe)
+        check_compatible(meta, model_config(recipe, dataset), dataset.schema.to_dict(), f"run {run}")
+        saved, current = meta["recipe"], recipe.to_dict()
+        diffs = describe_mismatch(
+            {k: saved[k] for k in ("seed", "data", "split")} | {"train.split": saved["train"]["split"]},
+            {k: current[k] for k in ("seed", "data", "split")} | {"train.split": current["train"]["split"]},
+        )
+        if diffs:
+            raise UserError(f"run {run} was trained on other data than the recipe: " + "; ".join(diffs[:3]))
+        if meta["step"] >= recipe.train.steps:
+            return load_model(checkpoint, resolve_device(device))[0]
+    return train(recipe, run, device=device, resume=checkpoint is not None, progress=progress)

@@ -1,0 +1,240 @@
+"""``DEAEAugment``: a torchvision v2 transform that changes chosen attributes of an image through DEAE.
+
+``make_params`` draws which attribute to change, a partner code from a bank of training codes
+and how far to move (t); ``transform`` encodes the image, moves that one latent block and
+decodes. Every other block, including the label's, is left exactly as encoded.
+
+The model and the bank are loaded lazily, once per process, so the transform pickles into
+DataLoader workers as a run path rather than a copy of the weights.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import PIL.Image
+import torch
+import torch.nn.functional as F  # noqa: N812
+from torch.utils.data import get_worker_info
+from torchvision import tv_tensors
+from torchvision.transforms import v2
+from torchvision.transforms.v2 import functional as TF  # noqa: N812
+
+from deae_aug.errors import UserError
+from deae_aug.evaluate.oracle import load_images
+from deae_aug.explore.latent import encode, interpolate
+from deae_aug.models.autoencoder import Autoencoder
+
+MODES = ("interpolate", "swap")
+
+
+class DEAEAugment(v2.Transform):
+    """Change one of ``attributes`` per image by moving its latent block towards a bank code.
+
+    Parameters
+    ----------
+    run : run folder of a trained DEAE (loaded lazily in each process), or an ``Autoencoder``
+    attributes : attributes that may change; default every attribute not protected
+    protect : attributes that never change; the run's label attribute is always added
+    mode : ``"interpolate"`` (t drawn from ``t_range``: values between the training ones) or
+        ``"swap"`` (t = 1: a training value)
+    p : probability of changing an image at all
+    bank : (N, 3, H, W) images whose codes are the partners; default the run's training split
+    seed : seeds the draws; in DataLoader workers the worker id is mixed in
+    resize : resize inputs of another size to the model's resolution and back, instead of failing
+    """
+
+    def __init__(
+        self,
+        run: str | Path | Autoencoder,
+        attributes: Sequence[str] | None = None,
+        protect: Sequence[str] = (),
+        mode: str = "interpolate",
+        p: float = 1.0,
+        t_range: tuple[float, float] = (0.0, 1.0),
+        bank: torch.Tensor | None = None,
+        schema_names: Sequence[str] | None = None,
+        seed: int | None = None,
+        resize: bool = False,
+        device: str = "cpu",
+    ) -> None:
+        super().__init__()
+        if mode not in MODES:
+            raise UserError(f"DEAEAugment mode must be one of {MODES}, got {mode!r}")
+        if not 0.0 <= p <= 1.0:
+            raise UserError(f"DEAEAugment p must lie in [0, 1], got {p}")
+        if not t_range[0] <= t_range[1]:
+            raise UserError(f"DEAEAugment t_range must be (low, high) with low <= high, got {t_range}")
+        self.run = None if isinstance(run, Autoencoder) else str(run)
+        self.mode, self.p, self.t_range = mode, p, tuple(t_range)
+        self.seed, self.resize, self.device = seed, resize, device
+        self._cache: dict[str, Any] = {}  # model, bank codes, generator: rebuilt per process
+        self._bank_images = bank
+        if isinstance(run, Autoencoder):
+            if schema_names is None:
+                raise UserError("DEAEAugment with a model object needs schema_names (attribute order)")
+            self._cache["model"] = run.eval()
+            names, label = tuple(schema_names), None
+        else:
+            names, label = self._run_names()
+        protected = set(protect) | ({label} if label else set())
+        for name in [*protected, *(attributes or ())]:
+            if name not in names:
+                raise UserError(f"DEAEAugment: unknown attribute {name!r}; the model has {list(names)}")
+        chosen = [n for n in names if n not in protected] if attributes is None else list(attributes)
+        clash = protected.intersection(chosen)
+        if clash:
+            raise UserError(
+                f"DEAEAugment: attributes {sorted(clash)} are protected and cannot also be varied"
+            )
+        if not chosen:
+            raise UserError("DEAEAugment: no attribute left to vary")
+        self.names, self.attributes, self.protected = names, tuple(chosen), tuple(sorted(protected))
+        self.last_params: dict[str, Any] | None = None
+
+    def _run_names(self) -> tuple[tuple[str, ...], str | None]:
+        from deae_aug.training.checkpoint import latest_checkpoint, load_meta
+
+        path = Path(self.run)
+        checkpoint = path if (path / "meta.json").is_file() else latest_checkpoint(path)
+        if checkpoint is None:
+            raise UserError(f"DEAEAugment: {self.run} holds no trained checkpoint")
+        meta = load_meta(checkpoint)
+        names = tuple(a["name"] for a in meta["schema"]["attributes"])
+        return names, meta["recipe"]["split"].get("label")
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        if self.run is not None:  # workers reload from the run folder
+            state["_cache"] = {}
+        else:
+            state["_cache"] = {"model": self._cache["model"]}
+        return state
+
+    # -- lazily built state ----------------------------------------------------------------
+    @property
+    def model(self) -> Autoencoder:
+        if "model" not in self._cache:
+            from deae_aug.training.trainer import load_model
+
+            self._cache["model"] = load_model(self.run, self.device)[0]
+        return self._cache["model"]
+
+    @property
+    def bank(self) -> torch.Tensor:
+        """(N, D) partner codes."""
+        if "bank" not in self._cache:
+            images = self._bank_images
+            if images is None:
+                if self.run is None:
+                    raise UserError("DEAEAugment with a model object needs bank= images")
+                from deae_aug.recipes import recipe_from_dict
+                from deae_aug.training.trainer import load_model, training_split
+
+                meta = load_model(self.run)[1]
+                images = load_images(training_split(recipe_from_dict(meta["recipe"])))
+            self._cache["bank"] = encode(self.model, images)
+        return self._cache["bank"]
+
+    @property
+    def generator(self) -> torch.Generator:
+        if "generator" not in self._cache:
+            worker = get_worker_info()
+            base = self.seed if self.seed is not None else torch.initial_seed()
+            seed = base if worker is None or self.seed is None else base * 1_000_003 + worker.id
+            self._cache["generator"] = torch.Generator().manual_seed(seed % 2**63)
+        return self._cache["generator"]
+
+    # -- the v2 hooks ----------------------------------------------------------------------
+    def draw(self, n: int) -> list[dict[str, Any]]:
+        """Draw the parameters of ``n`` augmentations (what ``make_params`` does per sample)."""
+        g = self.generator
+        apply = torch.rand(n, generator=g) < self.p
+        which = torch.randint(len(self.attributes), (n,), generator=g)
+        partner = torch.randint(len(self.bank), (n,), generator=g)
+        low, high = self.t_range
+        t = torch.ones(n) if self.mode == "swap" else low + (high - low) * torch.rand(n, generator=g)
+        return [
+            {
+                "apply": bool(apply[i]),
+                "attribute": self.attributes[int(which[i])],
+                "partner": int(partner[i]),
+                "t": round(float(t[i]), 6),
+            }
+            for i in range(n)
+        ]
+
+    def make_params(self, flat_inputs: list[Any]) -> dict[str, Any]:
+        self.last_params = self.draw(1)[0]
+        return self.last_params
+
+    def transform(self, inpt: Any, params: dict[str, Any]) -> Any:
+        if not params["apply"]:
+            return inpt
+        image, restore = self._to_float_batch(inpt)
+        out = self._edit(image, [params])
+        return restore(out)
+
+    # -- the batched form ------------------------------------------------------------------
+    def augment_batch(
+        self, images: torch.Tensor, params: list[dict[str, Any]] | None = None
+    ) -> tuple[torch.Tensor, list[dict[str, Any]]]:
+        """Augment a (B, 3, H, W) batch in one encode and one decode; returns images and params."""
+        if images.ndim != 4:
+            raise UserError(
+                f"DEAEAugment.augment_batch needs (B, 3, H, W) images, got shape {tuple(images.shape)}"
+            )
+        params = params or self.draw(len(images))
+        image, restore = self._to_float_batch(images)
+        apply = torch.tensor([q["apply"] for q in params])
+        out = image.clone()
+        if apply.any():
+            out[apply] = self._edit(image[apply], [q for q in params if q["apply"]])
+        return restore(out), params
+
+    # -- internals -------------------------------------------------------------------------
+    def _edit(self, image: torch.Tensor, params: list[dict[str, Any]]) -> torch.Tensor:
+        model = self.model
+        device = next(model.parameters()).device
+        with torch.no_grad():
+            z = model.encode(image.to(device))
+            partners = self.bank[[q["partner"] for q in params]].to(device)
+            for k in {self.names.index(q["attribute"]) for q in params}:
+                rows = [i for i, q in enumerate(params) if self.names.index(q["attribute"]) == k]
+                t = torch.tensor([params[i]["t"] for i in rows], device=device)
+                z[rows] = interpolate(z[rows], partners[rows], model.blocks[k], t)
+            return model.decode(z).cpu()
+
+    def _to_float_batch(self, inpt: Any):
+        """(B, 3, r, r) float in [-1, 1] at the model's resolution, and a function undoing it."""
+        is_pil = isinstance(inpt, PIL.Image.Image)
+        tensor = TF.pil_to_tensor(inpt) if is_pil else inpt.as_subclass(torch.Tensor)
+        single = tensor.ndim == 3
+        batch = tensor[None] if single else tensor
+        if batch.ndim != 4 or batch.shape[1] != 3:
+            raise UserError(f"DEAEAugment needs RGB images (3 channels), got shape {tuple(tensor.shape)}")
+        dtype, size = batch.dtype, tuple(batch.shape[-2:])
+        res = self.model.cfg.resolution
+        x = batch.float().div(127.5).sub(1) if dtype == torch.uint8 else batch.float() * 2 - 1
+        if size != (res, res):
+            if not self.resize:
+                raise UserError(
+                    f"DEAEAugment: image is {size[0]}x{size[1]} but the model works at {res}x{res}; "
+                    "pass resize=True or resize the images first"
+                )
+            x = F.interpolate(x, size=(res, res), mode="bilinear", antialias=True, align_corners=False)
+
+        def restore(out: torch.Tensor) -> Any:
+            if out.shape[-2:] != size:
+                out = F.interpolate(out, size=size, mode="bilinear", align_corners=False)
+            out = out.clamp(-1, 1)
+            out = out.add(1).mul(127.5).round().to(torch.uint8) if dtype == torch.uint8 else out.add(1).div(2)
+            out = out.to(dtype) if dtype != torch.uint8 else out
+            out = out[0] if single else out
+            if is_pil:
+                return TF.to_pil_image(out)
+            return tv_tensors.wrap(out, like=inpt) if isinstance(inpt, tv_tensors.TVTensor) else out
+
+        return x, restore

@@ -1,0 +1,54 @@
+"""Latent-space primitives shared by exploration, augmentation and evaluation.
+
+A code is a (N, D) tensor whose attribute blocks are ``model.blocks[k]``; every operation here
+edits one block and leaves the rest of the code untouched, which is what makes a change to
+one attribute possible.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from deae_aug.models.autoencoder import Autoencoder
+
+
+@torch.no_grad()
+def encode(model: Autoencoder, images: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+    """Codes of float images in [-1, 1]; uint8 images are converted first."""
+    device = next(model.parameters()).device
+    if images.dtype == torch.uint8:
+        images = images.float().div(127.5).sub(1)
+    chunks = [model.encode(chunk.to(device)).cpu() for chunk in images.split(batch_size)]
+    return torch.cat(chunks) if chunks else torch.empty(0, model.cfg.latent_dim)
+
+
+@torch.no_grad()
+def decode(model: Autoencoder, codes: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+    """Float images in [-1, 1] for ``codes``."""
+    device = next(model.parameters()).device
+    return torch.cat([model.decode(chunk.to(device)).cpu() for chunk in codes.split(batch_size)])
+
+
+def swap(base: torch.Tensor, donor: torch.Tensor, block: slice) -> torch.Tensor:
+    """``base`` with ``block`` taken from ``donor``."""
+    out = base.clone()
+    out[..., block] = donor[..., block]
+    return out
+
+
+def interpolate(
+    base: torch.Tensor, target: torch.Tensor, block: slice, t: torch.Tensor | float
+) -> torch.Tensor:
+    """``base`` with ``block`` moved a fraction ``t`` (scalar or (N,)) of the way to ``target``."""
+    t = torch.as_tensor(t, dtype=base.dtype)
+    if t.ndim == 1:
+        t = t[:, None]
+    out = base.clone()
+    out[..., block] = base[..., block] + t * (target[..., block] - base[..., block])
+    return out
+
+
+def interpolation_path(base: torch.Tensor, target: torch.Tensor, block: slice, steps: int) -> torch.Tensor:
+    """(steps, D) codes from ``base`` (t=0) to ``base`` with ``target``'s block (t=1); 1-D inputs."""
+    t = torch.linspace(0, 1, steps)
+    return interpolate(base.expand(steps, -1), target.expand(steps, -1), block, t)
