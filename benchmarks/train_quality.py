@@ -5,7 +5,7 @@ start), so DEAE's CPU time is GSL's plus its own. Evaluated on *held-out combina
 of D_L's attribute values that the sampled D_L does not contain. D_test (unseen backgrounds)
 reconstruction is reported beside it.
 
-Usage: python -m benchmarks.train_quality [--seeds 3] [--gsl-steps 600] [--deae-steps 300]
+Usage: python -m benchmarks.train_quality [--seeds 3] [--gsl-steps 3000] [--deae-steps 1200]
 """
 
 from __future__ import annotations
@@ -47,8 +47,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--recipe", default="recipes/fonts_small.yaml")
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--gsl-steps", type=int, default=600)
-    parser.add_argument("--deae-steps", type=int, default=300)
+    parser.add_argument("--gsl-steps", type=int, default=3000)
+    parser.add_argument("--deae-steps", type=int, default=1200)
     parser.add_argument("--runs", default="runs/benchmarks/train_quality")
     parser.add_argument("--pairs", type=int, default=500)
     args = parser.parse_args()
@@ -69,7 +69,10 @@ def main() -> None:
                 "train.sample_every=100000",
             ]
             if variant == "deae":
-                overrides.append(f"train.init_from={Path(args.runs) / f'seed{seed}' / 'gsl'}")
+                overrides += [
+                    f"train.init_from={Path(args.runs) / f'seed{seed}' / 'gsl'}",
+                    "train.loss.reg_start=0",
+                ]
             recipe = load_recipe(args.recipe, overrides)
             tick = time.perf_counter()
             model = train(recipe, run, device="cpu", resume=run.exists(), progress=True)

@@ -167,6 +167,83 @@ def augment_command(
     )
 
 
+@main.command("debias")
+@recipe_option
+@set_option
+@click.option("--mode", type=click.Choice(["latent", "rebalance"]), help="Override debias.mode.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Report folder [debias.out].")
+@click.option("--run", type=click.Path(file_okay=False, path_type=Path), help="DEAE run folder [debias.run].")
+@click.option(
+    "--device", default="auto", show_default=True, help="auto (CUDA when present), cpu or cuda[:N]."
+)
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+@user_errors
+def debias_command(
+    recipe_path: Path,
+    overrides: tuple[str, ...],
+    mode: str | None,
+    out: Path | None,
+    run: Path | None,
+    device: str,
+    quiet: bool,
+) -> None:
+    """Train DEAE on the biased split (or reuse the run), debias, and report on the unbiased test set."""
+    from deae_aug.debias.report import run_debias
+    from deae_aug.recipes import load_recipe
+
+    recipe = load_recipe(recipe_path, [*overrides, *([f"debias.mode={mode}"] if mode else [])])
+    d = recipe.debias
+    out = out or Path(d.out or Path("reports") / f"{recipe.name}-{d.mode}")
+    run = run or Path(d.run or Path("runs") / f"{recipe.name}-{recipe.model.variant}")
+    report = run_debias(recipe, run, out, device=device, progress=not quiet)
+    click.echo(
+        f"{d.mode}: unbiased accuracy {report['unbiased']:.3f}, worst group {report['worst_group']:.3f}, "
+        f"bias-conflicting {report['bias_conflicting']:.3f}; report in {out}"
+    )
+
+
+@main.command("explore")
+@click.option(
+    "--run", required=True, type=click.Path(file_okay=False, path_type=Path), help="Trained run folder."
+)
+@click.option("--mode", type=click.Choice(["swap", "interpolate", "random", "udv", "centre"]), default="swap")
+@click.option("--attribute", help="Attribute to explore (interpolate: default all; udv/centre: required).")
+@click.option("--n", "count", default=4, show_default=True, help="Source images.")
+@click.option("--steps", default=8, show_default=True, help="Steps per interpolation or direction.")
+@click.option("--seed", default=0, show_default=True)
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Output folder [RUN/explore].")
+@user_errors
+def explore_command(
+    run: Path, mode: str, attribute: str | None, count: int, steps: int, seed: int, out: Path | None
+) -> None:
+    """Draw swap, interpolation, random, unit-direction or value-centre grids from a trained run."""
+    import json
+
+    from deae_aug.errors import RecipeError
+    from deae_aug.evaluate.oracle import load_images
+    from deae_aug.explore.figures import explore
+    from deae_aug.io import atomic_write_text, save_png
+    from deae_aug.recipes import recipe_from_dict
+    from deae_aug.training.trainer import load_model, training_split
+
+    model, meta = load_model(run)
+    dataset = training_split(recipe_from_dict(meta["recipe"]))
+    if attribute is not None and attribute not in dataset.schema.names:
+        raise RecipeError(f"--attribute {attribute!r} is not one of {list(dataset.schema.names)}")
+    if mode in ("udv", "centre") and attribute is None:
+        raise UserError(f"--mode {mode} needs --attribute (one of {list(dataset.schema.names)})")
+    images = load_images(dataset)
+    grid, record = explore(
+        mode, model, dataset.schema, images, dataset.factors, attribute, count, steps, seed
+    )
+    out = out or run / "explore"
+    name = f"{mode}-{attribute or 'all'}-seed{seed}"
+    save_png(out / f"{name}.png", grid)
+    record |= {"run": str(run), "step": meta["step"], "n": count, "steps": steps, "seed": seed}
+    atomic_write_text(out / f"{name}.json", json.dumps(record, indent=2, default=float))
+    click.echo(f"wrote {out / (name + '.png')} and {name}.json")
+
+
 @data.command("fonts")
 def fonts() -> None:
     """List candidate font faces found in installed packages, and why each was kept or rejected."""

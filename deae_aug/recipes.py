@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import re
 import types
 import typing
 from collections.abc import Mapping, Sequence
@@ -19,6 +20,8 @@ from typing import Any, Literal
 import yaml
 
 from deae_aug.errors import RecipeError
+
+_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
 
 
 def _bounded(default: Any, ge: float | None = None, lt: float | None = None, **kwargs: Any) -> Any:
@@ -91,7 +94,7 @@ class ModelSection:
 class LossSection:
     swap: float = _bounded(1.0, ge=0.0)
     cycle: float = _bounded(0.0, ge=0.0)
-    reg: float = _bounded(1.0, ge=0.0)
+    reg: float = _bounded(0.1, ge=0.0)
     beta: float = _bounded(4.0, ge=0.0)
     reg_attributes: list[str] | None = None  # None: every attribute in turn
     reg_t: Literal["sample", "element"] = "sample"
@@ -129,6 +132,15 @@ class AugmentSection:
 
 
 @dataclass
+class DebiasSection:
+    mode: Literal["latent", "rebalance"] = "latent"
+    classifier: Literal["logistic", "mlp"] = "logistic"  # latent mode's classifier
+    classifier_steps: int = _bounded(300, ge=1)  # rebalance mode: ResNet-18 steps (batch 64)
+    out: str | None = None  # None: reports/<name>-<mode>
+    run: str | None = None  # None: runs/<name>-<variant>
+
+
+@dataclass
 class Recipe:
     name: str = "recipe"
     seed: int = 0
@@ -137,6 +149,7 @@ class Recipe:
     model: ModelSection = field(default_factory=ModelSection)
     train: TrainSection = field(default_factory=TrainSection)
     augment: AugmentSection = field(default_factory=AugmentSection)
+    debias: DebiasSection = field(default_factory=DebiasSection)
     source: str = field(default="<dict>", metadata={"internal": True})
 
     def to_dict(self) -> dict:
@@ -196,6 +209,8 @@ def _coerce(tp: Any, value: Any, key: str, source: str) -> Any:
         return {str(k): _coerce(args[1], v, f"{key}.{k}", source) for k, v in value.items()}
     if tp is float and isinstance(value, int | float) and not isinstance(value, bool):
         return float(value)
+    if tp is float and isinstance(value, str) and _FLOAT.fullmatch(value.strip()):
+        return float(value)  # YAML 1.1 reads 2e-3 (no dot) as a string
     if tp in (int, str, bool) and isinstance(value, tp) and not (tp is int and isinstance(value, bool)):
         return value
     raise _MismatchError(key, _describe(tp), value)

@@ -120,6 +120,18 @@ def write_image_folder(
     tmp = out.parent / f".{out.name}.partial-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
+    try:
+        _write(synthesis, dataset, label, tmp, progress)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if out.exists():
+        shutil.rmtree(out)
+    os.replace(tmp, out)
+    return out
+
+
+def _write(synthesis: Synthesis, dataset: AttributeDataset, label: str, tmp: Path, progress: bool) -> None:
     attr = dataset.schema[label]
     records = synthesis.records.copy()
     paths = []
@@ -139,7 +151,3 @@ def write_image_folder(
         tmp / "preview.png", image_grid(tiles.permute(0, 2, 3, 1).numpy(), 3, row_labels=labels, scale=2)
     )
     records.to_csv(tmp / "manifest.csv", index=False)
-    if out.exists():
-        shutil.rmtree(out)
-    os.replace(tmp, out)
-    return out

@@ -24,10 +24,11 @@ from torchvision.transforms.v2 import functional as TF  # noqa: N812
 
 from deae_aug.errors import UserError
 from deae_aug.evaluate.oracle import load_images
+from deae_aug.explore.directions import block_scale, combine, unit_directions
 from deae_aug.explore.latent import encode, interpolate
 from deae_aug.models.autoencoder import Autoencoder
 
-MODES = ("interpolate", "swap")
+MODES = ("interpolate", "swap", "udv", "novel")
 
 
 class DEAEAugment(v2.Transform):
@@ -38,8 +39,10 @@ class DEAEAugment(v2.Transform):
     run : run folder of a trained DEAE (loaded lazily in each process), or an ``Autoencoder``
     attributes : attributes that may change; default every attribute not protected
     protect : attributes that never change; the run's label attribute is always added
-    mode : ``"interpolate"`` (t drawn from ``t_range``: values between the training ones) or
-        ``"swap"`` (t = 1: a training value)
+    mode : ``"interpolate"`` (towards a bank code by t from ``t_range``: values between the
+        training ones), ``"swap"`` (t = 1: a training value), ``"udv"`` (t block-scales along the
+        unit direction of a random value) or ``"novel"`` (along v_a + v_b - v_c: values never
+        seen in training, such as new colours); the last two need labelled bank codes
     p : probability of changing an image at all
     bank : (N, 3, H, W) images whose codes are the partners; default the run's training split
     seed : seeds the draws; in DataLoader workers the worker id is mixed in
@@ -55,6 +58,7 @@ class DEAEAugment(v2.Transform):
         p: float = 1.0,
         t_range: tuple[float, float] = (0.0, 1.0),
         bank: torch.Tensor | None = None,
+        bank_factors: torch.Tensor | None = None,
         schema_names: Sequence[str] | None = None,
         seed: int | None = None,
         resize: bool = False,
@@ -71,7 +75,7 @@ class DEAEAugment(v2.Transform):
         self.mode, self.p, self.t_range = mode, p, tuple(t_range)
         self.seed, self.resize, self.device = seed, resize, device
         self._cache: dict[str, Any] = {}  # model, bank codes, generator: rebuilt per process
-        self._bank_images = bank
+        self._bank_images, self._bank_factors = bank, bank_factors
         if isinstance(run, Autoencoder):
             if schema_names is None:
                 raise UserError("DEAEAugment with a model object needs schema_names (attribute order)")
@@ -134,9 +138,25 @@ class DEAEAugment(v2.Transform):
                 from deae_aug.training.trainer import load_model, training_split
 
                 meta = load_model(self.run)[1]
-                images = load_images(training_split(recipe_from_dict(meta["recipe"])))
+                split = training_split(recipe_from_dict(meta["recipe"]))
+                images, self._bank_factors = load_images(split), torch.from_numpy(split.factors)
             self._cache["bank"] = encode(self.model, images)
         return self._cache["bank"]
+
+    def directions(self, k: int) -> tuple[torch.Tensor, float]:
+        """(n_values, d) UDVs of attribute k's values and the block's scale, from the bank."""
+        key = f"udv{k}"
+        if key not in self._cache:
+            codes = self.bank  # also fills the bank factors for a run
+            if self._bank_factors is None:
+                raise UserError(
+                    f"DEAEAugment mode {self.mode!r} needs bank_factors (labels of the bank images)"
+                )
+            block = codes[:, self.model.blocks[k]].numpy()
+            values = self._bank_factors[:, k].numpy()
+            udv = unit_directions(block, values, int(values.max()) + 1, seed=self.seed or 0)
+            self._cache[key] = (torch.from_numpy(udv), block_scale(block, values))
+        return self._cache[key]
 
     @property
     def generator(self) -> torch.Generator:
@@ -156,15 +176,23 @@ class DEAEAugment(v2.Transform):
         partner = torch.randint(len(self.bank), (n,), generator=g)
         low, high = self.t_range
         t = torch.ones(n) if self.mode == "swap" else low + (high - low) * torch.rand(n, generator=g)
-        return [
-            {
+        params = []
+        for i in range(n):
+            q = {
                 "apply": bool(apply[i]),
                 "attribute": self.attributes[int(which[i])],
-                "partner": int(partner[i]),
                 "t": round(float(t[i]), 6),
             }
-            for i in range(n)
-        ]
+            if self.mode in ("interpolate", "swap"):
+                q["partner"] = int(partner[i])
+            else:
+                udv = self.directions(self.names.index(q["attribute"]))[0]
+                present = torch.nonzero(udv.abs().sum(1) > 0).flatten()
+                order = torch.randperm(len(present), generator=g)[: 1 if self.mode == "udv" else 3]
+                picks = present[order].tolist()
+                q["values"] = picks  # udv: [v]; novel: [a, b, c] for v_a + v_b - v_c
+            params.append(q)
+        return params
 
     def make_params(self, flat_inputs: list[Any]) -> dict[str, Any]:
         self.last_params = self.draw(1)[0]
@@ -200,11 +228,23 @@ class DEAEAugment(v2.Transform):
         device = next(model.parameters()).device
         with torch.no_grad():
             z = model.encode(image.to(device))
-            partners = self.bank[[q["partner"] for q in params]].to(device)
-            for k in {self.names.index(q["attribute"]) for q in params}:
-                rows = [i for i, q in enumerate(params) if self.names.index(q["attribute"]) == k]
-                t = torch.tensor([params[i]["t"] for i in rows], device=device)
-                z[rows] = interpolate(z[rows], partners[rows], model.blocks[k], t)
+            if self.mode in ("interpolate", "swap"):
+                partners = self.bank[[q["partner"] for q in params]].to(device)
+                for k in {self.names.index(q["attribute"]) for q in params}:
+                    rows = [i for i, q in enumerate(params) if self.names.index(q["attribute"]) == k]
+                    t = torch.tensor([params[i]["t"] for i in rows], device=device)
+                    z[rows] = interpolate(z[rows], partners[rows], model.blocks[k], t)
+            else:
+                for i, q in enumerate(params):
+                    k = self.names.index(q["attribute"])
+                    udv, scale = self.directions(k)
+                    weights = (
+                        {q["values"][0]: 1.0}
+                        if self.mode == "udv"
+                        else dict(zip(q["values"], (1.0, 1.0, -1.0), strict=False))
+                    )
+                    step = torch.from_numpy(combine(udv.numpy(), weights)).to(device, z.dtype)
+                    z[i, model.blocks[k]] += q["t"] * scale * step
             return model.decode(z).cpu()
 
     def _to_float_batch(self, inpt: Any):

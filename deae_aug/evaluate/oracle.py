@@ -117,6 +117,7 @@ def fit_oracle(
     seed: int = 0,
     device: str | torch.device = "cpu",
     progress: bool = True,
+    min_steps: int = 300,
 ) -> tuple[AttributeOracle, dict[str, float]]:
     """Train on 90% of ``dataset``; return the oracle and its accuracy per attribute on the other 10%."""
     torch.manual_seed(seed)
@@ -127,7 +128,10 @@ def fit_oracle(
     n_val = max(1, len(images) // 10)
     val, fit = order[:n_val], order[n_val:]
     oracle = AttributeOracle(dataset.schema, dataset.resolution).to(device)
-    steps = epochs * max(1, len(fit) // batch_size)
+    batch_size = min(batch_size, len(fit))
+    per_epoch = len(fit) // batch_size
+    epochs = max(epochs, -(-min_steps // per_epoch))  # small datasets: enough steps to learn
+    steps = epochs * per_epoch
     optimizer = torch.optim.AdamW(oracle.parameters(), lr=2e-3, weight_decay=1e-4)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=2e-3, total_steps=steps)
     bar = tqdm(total=steps, desc="oracle", unit="step", disable=not progress)

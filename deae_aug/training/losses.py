@@ -35,7 +35,7 @@ from deae_aug.models.autoencoder import Autoencoder
 class LossConfig:
     swap: float = 1.0
     cycle: float = 0.0
-    reg: float = 1.0
+    reg: float = 0.1
     beta: float = 4.0
     reg_attributes: Sequence[int] | None = None  # None: every attribute in turn
     reg_t: Literal["sample", "element"] = "sample"

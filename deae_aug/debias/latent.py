@@ -1,0 +1,144 @@
+"""``Debiaser``: classify from DEAE latent codes with the bias attributes' blocks dropped.
+
+A classifier cannot use what it never sees: with the background block removed from its input,
+a letter classifier trained on letters that always appear on one background cannot learn the
+background shortcut (paper 3.5). scikit-learn style: ``fit`` / ``predict`` / ``predict_proba``
+on images, parameters validated in ``fit``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+from sklearn.linear_model import LogisticRegression
+from sklearn.neural_network import MLPClassifier
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import LabelBinarizer, StandardScaler
+
+from deae_aug.errors import UserError
+from deae_aug.explore.latent import encode
+from deae_aug.io import atomic_path
+from deae_aug.models.autoencoder import Autoencoder
+
+CLASSIFIERS = ("logistic", "mlp")
+
+
+class Debiaser:
+    """Parameters
+    ----------
+    model : trained autoencoder whose blocks follow ``names``
+    names : attribute names in block order (the run's schema)
+    label : the attribute to predict; its block is always kept
+    bias : attributes whose blocks are dropped from the classifier's input
+    classifier : ``"logistic"`` (logistic regression) or ``"mlp"`` (one hidden layer of 256)
+    """
+
+    def __init__(
+        self,
+        model: Autoencoder,
+        names: Sequence[str],
+        label: str,
+        bias: Sequence[str],
+        classifier: str = "logistic",
+        seed: int = 0,
+    ) -> None:
+        self.model, self.names, self.label = model, tuple(names), label
+        self.bias, self.classifier, self.seed = tuple(bias), classifier, seed
+
+    def _validate(self) -> None:
+        for name in (self.label, *self.bias):
+            if name not in self.names:
+                raise UserError(f"Debiaser: attribute {name!r} is not in the schema {list(self.names)}")
+        if self.label in self.bias:
+            raise UserError(f"Debiaser: the label {self.label!r} cannot also be a dropped bias attribute")
+        if not self.bias:
+            raise UserError("Debiaser: name at least one bias attribute to drop")
+        if self.classifier not in CLASSIFIERS:
+            raise UserError(f"Debiaser classifier must be one of {CLASSIFIERS}, got {self.classifier!r}")
+
+    @property
+    def kept_dims(self) -> np.ndarray:
+        """Latent dimensions the classifier sees: every block except the bias attributes'."""
+        dropped = {self.names.index(b) for b in self.bias}
+        keep = [np.arange(s.start, s.stop) for k, s in enumerate(self.model.blocks) if k not in dropped]
+        return np.concatenate(keep)
+
+    def features(self, images: torch.Tensor) -> np.ndarray:
+        """(N, kept dims) codes of uint8 or [-1, 1] float images."""
+        return encode(self.model, images).numpy()[:, self.kept_dims]
+
+    def fit(self, images: torch.Tensor, labels: np.ndarray | torch.Tensor) -> Debiaser:
+        self._validate()
+        if self.classifier == "logistic":
+            head = LogisticRegression(max_iter=2000, C=1.0, random_state=self.seed)
+        else:
+            head = MLPClassifier(hidden_layer_sizes=(256,), max_iter=500, random_state=self.seed)
+        self.pipeline_ = make_pipeline(StandardScaler(), head)
+        self.pipeline_.fit(self.features(images), np.asarray(labels))
+        self.classes_ = self.pipeline_.classes_
+        return self
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "pipeline_"):
+            raise UserError("Debiaser is not fitted yet; call fit(images, labels) first")
+
+    def predict(self, images: torch.Tensor) -> np.ndarray:
+        self._check_fitted()
+        return self.pipeline_.predict(self.features(images))
+
+    def predict_proba(self, images: torch.Tensor) -> np.ndarray:
+        self._check_fitted()
+        return self.pipeline_.predict_proba(self.features(images))
+
+    def save(self, path: str | Path) -> Path:
+        """The fitted scaler and head as safetensors arrays (loading executes no code)."""
+        self._check_fitted()
+        scaler, head = self.pipeline_[0], self.pipeline_[-1]
+        arrays = {"scaler.mean": scaler.mean_, "scaler.scale": scaler.scale_, "classes": self.classes_}
+        if self.classifier == "logistic":
+            arrays |= {"coef": head.coef_, "intercept": head.intercept_}
+        else:
+            for i, (w, b) in enumerate(zip(head.coefs_, head.intercepts_, strict=True)):
+                arrays |= {f"coef.{i}": w, f"intercept.{i}": b}
+        tensors = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in arrays.items()}
+        meta = {
+            "names": json.dumps(self.names),
+            "label": self.label,
+            "bias": json.dumps(self.bias),
+            "classifier": self.classifier,
+            "out_activation": getattr(head, "out_activation_", ""),
+        }
+        with atomic_path(path) as tmp:
+            save_file(tensors, tmp, metadata=meta)
+        return Path(path)
+
+    @classmethod
+    def load(cls, path: str | Path, model: Autoencoder) -> Debiaser:
+        with safe_open(path, "pt") as f:
+            meta, arrays = f.metadata(), {k: f.get_tensor(k).numpy() for k in f.keys()}  # noqa: SIM118
+        deb = cls(
+            model, json.loads(meta["names"]), meta["label"], json.loads(meta["bias"]), meta["classifier"]
+        )
+        scaler = StandardScaler()
+        scaler.mean_, scaler.scale_ = arrays["scaler.mean"], arrays["scaler.scale"]
+        scaler.var_, scaler.n_features_in_ = scaler.scale_**2, len(scaler.mean_)
+        if deb.classifier == "logistic":
+            head = LogisticRegression()
+            head.coef_, head.intercept_ = arrays["coef"], arrays["intercept"]
+        else:
+            head = MLPClassifier(hidden_layer_sizes=(256,))
+            n = len([k for k in arrays if k.startswith("coef.")])
+            head.coefs_ = [arrays[f"coef.{i}"] for i in range(n)]
+            head.intercepts_ = [arrays[f"intercept.{i}"] for i in range(n)]
+            head.n_layers_, head.out_activation_ = n + 1, meta["out_activation"]
+            head.n_outputs_ = head.coefs_[-1].shape[1]
+            head._label_binarizer = LabelBinarizer().fit(arrays["classes"])
+        head.classes_, head.n_features_in_ = arrays["classes"], len(scaler.mean_)
+        deb.pipeline_, deb.classes_ = make_pipeline(scaler, head), arrays["classes"]
+        return deb

@@ -1,0 +1,69 @@
+"""The downstream classifier of the paper's experiments: a torchvision ResNet-18 trained from scratch.
+
+Every row of a benchmark table trains with exactly this recipe (optimizer, steps, batch size),
+so rows differ only in their training images.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F  # noqa: N812
+from torchvision.models import resnet18
+from tqdm import tqdm
+
+
+def normalise(images: torch.Tensor) -> torch.Tensor:
+    """uint8 (B, 3, H, W) -> float in [-1, 1]."""
+    return images.float().div(127.5).sub(1)
+
+
+def train_resnet18(
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    num_classes: int,
+    steps: int = 300,
+    batch_size: int = 64,
+    lr: float = 1e-3,
+    seed: int = 0,
+    augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    sample_weights: torch.Tensor | None = None,
+    device: str | torch.device = "cpu",
+    progress: bool = False,
+) -> torch.nn.Module:
+    """Train on uint8 ``images`` (N, 3, H, W); ``augment`` maps a uint8 batch to a uint8 batch.
+
+    ``sample_weights`` draws batches with those probabilities (e.g. group-balanced reweighting).
+    """
+    torch.manual_seed(seed)
+    generator = torch.Generator().manual_seed(seed)
+    model = resnet18(num_classes=num_classes).to(device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=5e-4)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=steps)
+    model.train()
+    for _ in tqdm(range(steps), desc="resnet18", unit="step", disable=not progress, leave=False):
+        if sample_weights is None:
+            idx = torch.randint(len(images), (batch_size,), generator=generator)
+        else:
+            idx = torch.multinomial(sample_weights, batch_size, replacement=True, generator=generator)
+        batch = images[idx]
+        if augment is not None:
+            batch = augment(batch)
+        loss = F.cross_entropy(model(normalise(batch).to(device)), labels[idx].to(device))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        schedule.step()
+    return model.eval()
+
+
+@torch.no_grad()
+def predict(model: torch.nn.Module, images: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+    device = next(model.parameters()).device
+    model.eval()
+    return torch.cat([model(normalise(c).to(device)).argmax(1).cpu() for c in images.split(batch_size)])
+
+
+def accuracy(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor) -> float:
+    return float((predict(model, images) == labels).float().mean())

@@ -1,0 +1,208 @@
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torch.utils.data import DataLoader, Dataset
+from torchvision import tv_tensors
+from torchvision.transforms import v2
+
+from deae_aug.augment.transform import DEAEAugment
+from deae_aug.errors import UserError
+from deae_aug.recipes import recipe_from_dict
+from deae_aug.training.trainer import train
+
+RECIPE = {
+    "name": "aug-fixture",
+    "data": {
+        "dataset": "fonts",
+        "resolution": 16,
+        "block_size": 4,
+        "values": {
+            "letter": ["A", "B"],
+            "size": ["small", "large"],
+            "font_color": ["red", "blue"],
+            "bg_color": ["yellow", "silver"],
+            "font": ["DejaVu Sans", "DejaVu Serif"],
+        },
+    },
+    "split": {"label": "letter"},
+    "model": {"variant": "deae", "widths": [8, 16], "fc": 32},
+    "train": {"steps": 2, "groups_per_step": 2, "sample_every": 100, "checkpoint_every": 100},
+}
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    path = tmp_path_factory.mktemp("aug-run")
+    train(recipe_from_dict(RECIPE), path, device="cpu", progress=False)
+    return path
+
+
+def image_u8(seed: int = 0) -> torch.Tensor:
+    return torch.randint(
+        0, 256, (3, 16, 16), dtype=torch.uint8, generator=torch.Generator().manual_seed(seed)
+    )
+
+
+def test_types_pass_through(run):
+    aug = DEAEAugment(run, seed=0)
+    x = image_u8()
+    out = aug(x)
+    assert out.dtype == torch.uint8 and out.shape == (3, 16, 16) and not torch.equal(out, x)
+    f = aug(x.float() / 255)
+    assert f.dtype == torch.float32 and 0 <= f.min() and f.max() <= 1
+    pil = aug(Image.fromarray(x.permute(1, 2, 0).numpy()))
+    assert isinstance(pil, Image.Image) and pil.size == (16, 16)
+    wrapped = aug(tv_tensors.Image(x))
+    assert isinstance(wrapped, tv_tensors.Image)
+    image, label, extra = aug(x, 7, {"id": "x"})
+    assert image.shape == (3, 16, 16) and label == 7 and extra == {"id": "x"}
+    tv_image, plain = aug(tv_tensors.Image(x), torch.tensor([3]))
+    assert torch.equal(plain, torch.tensor([3]))  # a plain tensor beside an Image is not an image
+
+
+def test_label_is_protected_and_params_replay(run):
+    aug = DEAEAugment(run, seed=1)
+    assert "letter" in aug.protected and "letter" not in aug.attributes
+    x = image_u8()
+    first = aug(x)
+    params = aug.last_params
+    assert set(params) == {"apply", "attribute", "partner", "t"} and params["attribute"] != "letter"
+    assert torch.equal(aug.transform(x, params), first)  # logged params replay exactly
+
+
+def test_errors_name_the_problem(run):
+    with pytest.raises(UserError, match="protected"):
+        DEAEAugment(run, attributes=["letter"])
+    with pytest.raises(UserError, match="'colour'"):
+        DEAEAugment(run, attributes=["colour"])
+    with pytest.raises(UserError, match="mode"):
+        DEAEAugment(run, mode="warp")
+    aug = DEAEAugment(run)
+    with pytest.raises(UserError, match="32x32 but the model works at 16x16"):
+        aug(torch.zeros(3, 32, 32, dtype=torch.uint8))
+    with pytest.raises(UserError, match="3 channels"):
+        aug(torch.zeros(1, 16, 16, dtype=torch.uint8))
+    resized = DEAEAugment(run, resize=True)(torch.zeros(3, 32, 32, dtype=torch.uint8))
+    assert resized.shape == (3, 32, 32)
+
+
+def test_compose_and_p_zero(run):
+    never = DEAEAugment(run, p=0.0)
+    x = image_u8()
+    assert torch.equal(never(x), x)
+    pipeline = v2.Compose([DEAEAugment(run, seed=0), v2.ToDtype(torch.float32, scale=True)])
+    out = pipeline(x)
+    assert out.dtype == torch.float32 and out.shape == (3, 16, 16)
+
+
+class Images(Dataset):
+    def __len__(self) -> int:
+        return 8
+
+    def __getitem__(self, i: int):
+        return image_u8(i), i
+
+
+def test_two_worker_dataloader_loads_model_lazily(run):
+    aug = DEAEAugment(run, seed=0)
+    assert pickle.loads(pickle.dumps(aug))._cache == {}  # workers get the run path, not weights
+
+    class Augmented(Images):
+        def __getitem__(self, i):
+            return aug(*super().__getitem__(i))
+
+    batches = list(DataLoader(Augmented(), batch_size=4, num_workers=2))
+    images = torch.cat([b[0] for b in batches])
+    labels = torch.cat([b[1] for b in batches])
+    assert images.shape == (8, 3, 16, 16) and images.dtype == torch.uint8
+    assert sorted(labels.tolist()) == list(range(8))
+
+
+def test_batched_form_matches_per_sample(run):
+    aug = DEAEAugment(run, seed=0, p=0.5)
+    x = torch.stack([image_u8(i) for i in range(6)])
+    out, params = aug.augment_batch(x)
+    assert out.shape == x.shape and len(params) == 6
+    for i, q in enumerate(params):
+        single = aug.transform(x[i], q)
+        assert (single.int() - out[i].int()).abs().max() <= 1  # same edit, batch or not
+        if not q["apply"]:
+            assert torch.equal(out[i], x[i])
+    assert np.unique([q["apply"] for q in params]).size >= 1
+
+
+PROTECT = {
+    "name": "protect-fixture",
+    "data": {
+        "dataset": "fonts",
+        "resolution": 16,
+        "block_size": 6,
+        "values": {
+            "letter": ["A", "B"],
+            "size": ["small", "large"],
+            "font_color": ["red", "blue", "green"],
+            "bg_color": ["yellow", "silver", "purple"],
+            "font": ["DejaVu Sans", "DejaVu Serif"],
+        },
+    },
+    "model": {"variant": "deae", "widths": [16, 32], "fc": 64},
+    "train": {
+        "steps": 300,
+        "groups_per_step": 4,
+        "lr": 0.002,
+        "sample_every": 1000,
+        "checkpoint_every": 1000,
+    },
+}
+
+
+def test_protected_attribute_is_unchanged_by_the_oracle(tmp_path):
+    """Vary letter, size and font colour while protecting the background: the oracle must still
+    read every augmented image's original background."""
+    from deae_aug.data.build import build_dataset
+    from deae_aug.evaluate.oracle import fit_oracle, load_images
+
+    recipe = recipe_from_dict(PROTECT)
+    train(recipe, tmp_path, device="cpu", progress=False)
+    dataset = build_dataset(recipe.data)
+    oracle, accuracy = fit_oracle(dataset, progress=False)
+    assert accuracy["bg_color"] >= 0.98
+    images = load_images(dataset)
+    aug = DEAEAugment(tmp_path, attributes=["letter", "size", "font_color"], protect=["bg_color"], seed=0)
+    out, params = aug.augment_batch(images.repeat(2, 1, 1, 1))
+    read = oracle.predict(out.float().div(127.5).sub(1))
+    truth = torch.from_numpy(dataset.factors).repeat(2, 1)
+    bg = dataset.schema.position("bg_color")
+    assert (read[:, bg] == truth[:, bg]).float().mean() >= 0.95
+    assert {q["attribute"] for q in params} == {"letter", "size", "font_color"}
+
+
+@pytest.mark.parametrize("mode", ["udv", "novel"])
+def test_direction_modes_move_only_the_chosen_block(run, mode):
+    from deae_aug.explore.directions import combine
+
+    aug = DEAEAugment(run, attributes=["bg_color"], mode=mode, seed=0)
+    x = torch.stack([image_u8(i) for i in range(4)])
+    out, params = aug.augment_batch(x)
+    assert all(q["attribute"] == "bg_color" for q in params)
+    assert all(len(q["values"]) == 1 if mode == "udv" else len(q["values"]) >= 2 for q in params)
+    model, k = aug.model, 3  # bg_color is the fourth block
+    udv, scale = aug.directions(k)
+    assert scale > 0 and torch.allclose(udv.norm(dim=1)[udv.abs().sum(1) > 0], torch.ones(1))
+    with torch.no_grad():
+        z = model.encode(x.float().div(127.5).sub(1))
+        before = z.clone()
+        for i, q in enumerate(params):
+            weights = (
+                {q["values"][0]: 1.0}
+                if mode == "udv"
+                else dict(zip(q["values"], (1.0, 1.0, -1.0), strict=False))
+            )
+            z[i, model.blocks[k]] += q["t"] * scale * torch.from_numpy(combine(udv.numpy(), weights))
+        changed = (z != before).any(0).nonzero().flatten()
+        assert changed.min() >= model.blocks[k].start and changed.max() < model.blocks[k].stop
+        expected = model.decode(z).clamp(-1, 1).add(1).mul(127.5).round().byte()
+    assert (expected.int() - out.int()).abs().max() <= 1

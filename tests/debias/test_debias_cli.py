@@ -1,0 +1,81 @@
+import json
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from deae_aug.cli import main
+
+RECIPE = {
+    "name": "tiny-bias",
+    "data": {
+        "dataset": "fonts",
+        "resolution": 16,
+        "block_size": 4,
+        "values": {
+            "letter": ["A", "B", "C", "D"],
+            "size": ["small", "large"],
+            "font_color": ["red", "blue"],
+            "bg_color": ["yellow", "silver", "green"],
+            "font": ["DejaVu Sans", "DejaVu Serif"],
+        },
+    },
+    "split": {
+        "label": "letter",
+        "debias": {
+            "bias": "bg_color",
+            "groups": [
+                {"labels": ["A", "B"], "n_bias_values": 1},
+                {"labels": ["C", "D"], "n_bias_values": 3},
+            ],
+            "per_label": 6,
+            "test_per_label": 4,
+        },
+    },
+    "model": {"variant": "deae", "widths": [8, 16], "fc": 32},
+    "train": {"steps": 3, "groups_per_step": 2, "sampler": "relaxed", "sample_every": 100},
+    "debias": {"classifier_steps": 2},
+}
+
+
+@pytest.fixture
+def recipe(tmp_path):
+    path = tmp_path / "bias.yaml"
+    path.write_text(yaml.safe_dump(RECIPE))
+    return path
+
+
+@pytest.mark.parametrize("mode", ["latent", "rebalance"])
+def test_debias_writes_classifier_and_report(tmp_path, recipe, mode):
+    out = tmp_path / "report"
+    args = [
+        "debias",
+        "--recipe",
+        str(recipe),
+        "--mode",
+        mode,
+        "--run",
+        str(tmp_path / "run"),
+        "--out",
+        str(out),
+    ]
+    result = CliRunner().invoke(main, [*args, "--quiet"])
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "report.json").read_text())
+    assert report["mode"] == mode and report["test_images"] == 16
+    assert 4 <= report["groups"] <= 12  # (letter, background) pairs present in the 16 test images
+    for key in ("unbiased", "worst_group", "bias_conflicting"):
+        assert 0.0 <= report[key] <= 1.0
+    assert report["worst_group"] <= report["unbiased"]
+    assert (out / "classifier.safetensors").is_file() and "worst-group" in (out / "report.md").read_text()
+    if mode == "rebalance":
+        # every (letter, background) pair is filled up to the largest pair (A on its one background, 6):
+        # 4 letters x 3 backgrounds x 6 = 72 images, of which the 24 real ones are D_B
+        assert report["training_images"] == 72 and report["synthetic_images"] == 48
+
+
+def test_debias_needs_a_debias_split(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump({**RECIPE, "split": {"label": "letter"}}))
+    result = CliRunner().invoke(main, ["debias", "--recipe", str(bad), "--run", str(tmp_path / "r")])
+    assert result.exit_code == 2 and "split.debias" in result.output

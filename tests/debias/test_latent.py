@@ -1,0 +1,76 @@
+import numpy as np
+import pytest
+import torch
+
+from deae_aug.debias import latent as latent_module
+from deae_aug.debias.latent import Debiaser
+from deae_aug.errors import UserError
+from deae_aug.evaluate.fairness import group_report
+from deae_aug.models.autoencoder import Autoencoder, ModelConfig
+
+NAMES = ("letter", "size", "font_color", "bg_color", "font")
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(0)
+    return Autoencoder(
+        ModelConfig(variant="deae", resolution=16, block_sizes=[3, 2, 2, 4, 2], widths=[8, 16], fc=16)
+    )
+
+
+def test_bias_blocks_are_absent_from_the_classifier_input(model, monkeypatch):
+    deb = Debiaser(model, NAMES, "letter", ["bg_color"])
+    bg = model.blocks[3]
+    assert not set(range(bg.start, bg.stop)) & set(deb.kept_dims.tolist())
+    assert len(deb.kept_dims) == model.cfg.latent_dim - 4
+
+    rng = np.random.default_rng(0)
+    codes = torch.from_numpy(rng.standard_normal((60, 13)).astype(np.float32))
+    labels = (codes[:, 0] > 0).long().numpy()  # the label lives in the letter block
+    monkeypatch.setattr(latent_module, "encode", lambda m, images: images)  # "images" are codes here
+    deb.fit(codes, labels)
+    shuffled_bias = codes.clone()
+    shuffled_bias[:, bg] = torch.from_numpy(rng.standard_normal((60, 4)).astype(np.float32)) * 100
+    assert np.array_equal(deb.predict_proba(codes), deb.predict_proba(shuffled_bias))  # bias unseen
+    moved_letter = codes.clone()
+    moved_letter[:, 0] = -moved_letter[:, 0]
+    assert (deb.predict(moved_letter) != deb.predict(codes)).mean() > 0.8  # the label block is used
+    assert (deb.predict(codes) == labels).mean() > 0.95
+
+
+def test_errors_name_the_problem(model):
+    with pytest.raises(UserError, match="cannot also be a dropped bias"):
+        Debiaser(model, NAMES, "letter", ["letter"]).fit(torch.zeros(2, 3, 16, 16), [0, 1])
+    with pytest.raises(UserError, match="'background'"):
+        Debiaser(model, NAMES, "letter", ["background"]).fit(torch.zeros(2, 3, 16, 16), [0, 1])
+    with pytest.raises(UserError, match="classifier"):
+        Debiaser(model, NAMES, "letter", ["bg_color"], classifier="forest").fit(
+            torch.zeros(2, 3, 16, 16), [0, 1]
+        )
+    with pytest.raises(UserError, match="not fitted"):
+        Debiaser(model, NAMES, "letter", ["bg_color"]).predict(torch.zeros(2, 3, 16, 16))
+
+
+def test_group_report_on_a_known_case():
+    labels = np.array([0, 0, 1, 1, 0, 1])
+    bias = np.array([0, 1, 0, 1, 0, 1])
+    predicted = np.array([0, 1, 1, 1, 0, 0])  # group (0,1) wrong, one of group (1,1) wrong
+    conflicting = np.array([False, True, True, False, False, False])
+    report = group_report(predicted, labels, bias, conflicting)
+    assert report["unbiased"] == pytest.approx(4 / 6)
+    assert report["worst_group"] == 0.0 and report["groups"] == 4
+    assert report["bias_conflicting"] == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize("classifier", ["logistic", "mlp"])
+def test_save_and_load_give_the_same_predictions(model, monkeypatch, tmp_path, classifier):
+    rng = np.random.default_rng(1)
+    codes = torch.from_numpy(rng.standard_normal((80, 13)).astype(np.float32))
+    labels = (codes[:, 0] > 0).long().numpy() + 2 * (codes[:, 1] > 0).long().numpy()  # 4 classes
+    monkeypatch.setattr(latent_module, "encode", lambda m, images: images)
+    deb = Debiaser(model, NAMES, "letter", ["bg_color"], classifier=classifier).fit(codes, labels)
+    loaded = Debiaser.load(deb.save(tmp_path / "clf.safetensors"), model)
+    assert loaded.bias == ("bg_color",) and loaded.label == "letter"
+    assert np.allclose(loaded.predict_proba(codes), deb.predict_proba(codes), atol=1e-6)
+    assert np.array_equal(loaded.predict(codes), deb.predict(codes))

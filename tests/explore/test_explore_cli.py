@@ -1,0 +1,44 @@
+import json
+
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from deae_aug.cli import main
+from deae_aug.recipes import recipe_from_dict
+from deae_aug.training.trainer import train
+from tests.augment.test_transform import RECIPE
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    path = tmp_path_factory.mktemp("explore-run")
+    train(recipe_from_dict(RECIPE), path, device="cpu", progress=False)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("mode", "attribute", "rows"),
+    [("swap", None, 3), ("interpolate", "bg_color", 3), ("interpolate", None, 15), ("random", None, 3),
+     ("udv", "font_color", 2), ("centre", "size", 3)],
+)  # fmt: skip
+def test_explore_writes_grid_and_record(run, tmp_path, mode, attribute, rows):
+    args = ["explore", "--run", str(run), "--mode", mode, "--n", "3", "--steps", "5", "--out", str(tmp_path)]
+    if attribute:
+        args += ["--attribute", attribute]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    name = f"{mode}-{attribute or 'all'}-seed0"
+    record = json.loads((tmp_path / f"{name}.json").read_text())
+    assert record["mode"] == mode and len(record["sources"]) == 3
+    grid = Image.open(tmp_path / f"{name}.png")
+    assert grid.height == rows * (32 + 2) + 2  # 16 px tiles at scale 2, one row per edit
+
+
+def test_explore_errors_name_the_problem(run):
+    result = CliRunner().invoke(main, ["explore", "--run", str(run), "--mode", "udv"])
+    assert result.exit_code == 2 and "needs --attribute" in result.output
+    result = CliRunner().invoke(
+        main, ["explore", "--run", str(run), "--mode", "udv", "--attribute", "colour"]
+    )
+    assert result.exit_code == 2 and "'colour'" in result.output
