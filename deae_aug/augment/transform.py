@@ -42,7 +42,8 @@ class DEAEAugment(v2.Transform):
     mode : ``"interpolate"`` (towards a bank code by t from ``t_range``: values between the
         training ones), ``"swap"`` (t = 1: a training value), ``"udv"`` (t block-scales along the
         unit direction of a random value) or ``"novel"`` (along v_a + v_b - v_c: values never
-        seen in training, such as new colours); the last two need labelled bank codes
+        seen in training, such as new colours; past v_a when the attribute has two values);
+        the last two need labelled bank codes
     p : probability of changing an image at all
     bank : (N, 3, H, W) images whose codes are the partners; default the run's training split
     seed : seeds the draws; in DataLoader workers the worker id is mixed in
@@ -238,11 +239,9 @@ class DEAEAugment(v2.Transform):
                 for i, q in enumerate(params):
                     k = self.names.index(q["attribute"])
                     udv, scale = self.directions(k)
-                    weights = (
-                        {q["values"][0]: 1.0}
-                        if self.mode == "udv"
-                        else dict(zip(q["values"], (1.0, 1.0, -1.0), strict=False))
-                    )
+                    weights = dict(zip(q["values"], (1.0, 1.0, -1.0), strict=False))
+                    if len(q["values"]) < 3:  # one or two values: their UDVs are opposite; go past v_a
+                        weights = {q["values"][0]: 1.0}
                     step = torch.from_numpy(combine(udv.numpy(), weights)).to(device, z.dtype)
                     z[i, model.blocks[k]] += q["t"] * scale * step
             return model.decode(z).cpu()

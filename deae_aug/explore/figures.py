@@ -59,9 +59,9 @@ def explore(
     elif mode in ("interpolate", "random"):
         partners = rng.choice(len(images), size=len(picks))
         record["partners"] = partners.tolist()
-        blocks = [k] if k is not None else range(len(model.blocks))
+        blocks = [k] if k is not None else list(range(len(model.blocks)))
         for i, j in zip(picks, partners, strict=True):
-            for b in blocks:
+            for b in blocks if mode == "interpolate" else [None]:
                 if mode == "interpolate":
                     path = interpolation_path(codes[i], codes[j], model.blocks[b], steps)
                     labels.append(schema.names[b])
@@ -72,8 +72,6 @@ def explore(
                         path[:, block] += t[:, c : c + 1] * (codes[j, block] - codes[i, block])
                     labels.append("random")
                 rows.append(torch.cat([_float(images[[i, j]]), decode(model, path)]))
-            if mode == "random":
-                break
     else:  # udv / centre need an attribute and labelled codes
         if k is None:
             raise ValueError(f"mode {mode!r} needs an attribute")

@@ -196,11 +196,9 @@ def test_direction_modes_move_only_the_chosen_block(run, mode):
         z = model.encode(x.float().div(127.5).sub(1))
         before = z.clone()
         for i, q in enumerate(params):
-            weights = (
-                {q["values"][0]: 1.0}
-                if mode == "udv"
-                else dict(zip(q["values"], (1.0, 1.0, -1.0), strict=False))
-            )
+            weights = dict(zip(q["values"], (1.0, 1.0, -1.0), strict=False))
+            if len(q["values"]) < 3:  # udv, or novel on a two-valued attribute: along v_a
+                weights = {q["values"][0]: 1.0}
             z[i, model.blocks[k]] += q["t"] * scale * torch.from_numpy(combine(udv.numpy(), weights))
         changed = (z != before).any(0).nonzero().flatten()
         assert changed.min() >= model.blocks[k].start and changed.max() < model.blocks[k].stop

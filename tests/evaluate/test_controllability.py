@@ -1,0 +1,40 @@
+import numpy as np
+
+from deae_aug.evaluate.controllability import (
+    block_disentanglement,
+    colour_monotonic,
+    probe_matrix,
+    region_colour,
+)
+
+
+def test_colour_monotonic():
+    ramp = np.linspace([200, 0, 0], [0, 0, 200], 6)
+    assert colour_monotonic(ramp)
+    back_and_forth = ramp[[0, 3, 1, 4, 5, 5]]
+    assert not colour_monotonic(back_and_forth)
+    assert not colour_monotonic(np.repeat(ramp[:1], 6, axis=0))  # never moves
+
+
+def test_region_colour_is_the_median_inside_the_mask():
+    images = np.zeros((2, 4, 4, 3), np.uint8)
+    images[0, :2] = (10, 20, 30)
+    images[1, :2] = (200, 0, 0)
+    mask = np.zeros((4, 4), bool)
+    mask[:2] = True
+    assert np.array_equal(region_colour(images, mask), [[10, 20, 30], [200, 0, 0]])
+
+
+def test_probe_matrix_and_dci_reward_one_attribute_per_block(rng):
+    n = 400
+    factors = rng.integers(0, 3, size=(n, 2))
+    blocks = [slice(0, 2), slice(2, 4)]
+    clean = np.concatenate([np.eye(3)[factors[:, 0]][:, :2], np.eye(3)[factors[:, 1]][:, :2]], 1)
+    clean += 0.05 * rng.standard_normal(clean.shape)
+    acc = probe_matrix(clean, factors, blocks)
+    assert acc[0, 0] > 0.95 and acc[1, 1] > 0.95 and acc[0, 1] < 0.5 and acc[1, 0] < 0.5
+    chance = np.full(2, 1 / 3)
+    good = block_disentanglement(acc, chance)
+    mixed = clean[:, [0, 2, 1, 3]]  # each block now holds half of each attribute
+    bad = block_disentanglement(probe_matrix(mixed, factors, blocks), chance)
+    assert good["disentanglement"] > 0.8 > bad["disentanglement"] + 0.3
