@@ -18,8 +18,7 @@ from torchvision.transforms import v2
 
 from benchmarks.common import environment, summary, write_results
 from deae_aug.augment.transform import DEAEAugment
-from deae_aug.evaluate.classifier import normalise
-from deae_aug.evaluate.oracle import load_images
+from deae_aug.data.dataset import load_images, to_float
 from deae_aug.recipes import load_recipe
 from deae_aug.training.trainer import training_split
 
@@ -46,7 +45,7 @@ def measure(run: str, images: torch.Tensor, n: int, seed: int) -> tuple[float, f
     labels = torch.randint(10, (64,))
 
     def step(batch: torch.Tensor) -> None:
-        loss = F.cross_entropy(model(normalise(batch)), labels)
+        loss = F.cross_entropy(model(to_float(batch)), labels)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

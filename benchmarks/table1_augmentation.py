@@ -19,8 +19,8 @@ from torchvision.transforms import v2
 
 from benchmarks.common import environment, summary, write_results
 from deae_aug.augment.synthesis import synthesize
+from deae_aug.data.dataset import load_images
 from deae_aug.evaluate.classifier import accuracy, train_resnet18
-from deae_aug.evaluate.oracle import load_images
 from deae_aug.recipes import load_recipe
 from deae_aug.training.trainer import ensure_trained, training_split
 

@@ -18,7 +18,8 @@ import numpy as np
 
 from benchmarks.common import RESULTS, environment, summary, write_results
 from deae_aug.data.build import build_dataset, build_splits
-from deae_aug.evaluate.oracle import load_images, oracle_for
+from deae_aug.data.dataset import load_images
+from deae_aug.evaluate.oracle import oracle_for
 from deae_aug.evaluate.quality import reconstruction_l1, swap_accuracy, swap_pairs
 from deae_aug.explore.grids import attribute_grid
 from deae_aug.io import save_png

@@ -219,8 +219,8 @@ def explore_command(
     """Draw swap, interpolation, random, unit-direction or value-centre grids from a trained run."""
     import json
 
+    from deae_aug.data.dataset import load_images
     from deae_aug.errors import RecipeError
-    from deae_aug.evaluate.oracle import load_images
     from deae_aug.explore.figures import explore
     from deae_aug.io import atomic_write_text, save_png
     from deae_aug.recipes import recipe_from_dict

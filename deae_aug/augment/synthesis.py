@@ -19,9 +19,8 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from deae_aug.data.dataset import AttributeDataset
+from deae_aug.data.dataset import AttributeDataset, load_images
 from deae_aug.errors import UserError
-from deae_aug.evaluate.oracle import load_images
 from deae_aug.explore.latent import decode, encode, interpolate
 from deae_aug.io import save_png
 from deae_aug.models.autoencoder import Autoencoder

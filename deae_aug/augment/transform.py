@@ -22,8 +22,8 @@ from torchvision import tv_tensors
 from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as TF  # noqa: N812
 
+from deae_aug.data.dataset import load_images, to_float
 from deae_aug.errors import UserError
-from deae_aug.evaluate.oracle import load_images
 from deae_aug.explore.directions import block_scale, combine, unit_directions
 from deae_aug.explore.latent import encode, interpolate
 from deae_aug.models.autoencoder import Autoencoder
@@ -256,7 +256,7 @@ class DEAEAugment(v2.Transform):
             raise UserError(f"DEAEAugment needs RGB images (3 channels), got shape {tuple(tensor.shape)}")
         dtype, size = batch.dtype, tuple(batch.shape[-2:])
         res = self.model.cfg.resolution
-        x = batch.float().div(127.5).sub(1) if dtype == torch.uint8 else batch.float() * 2 - 1
+        x = to_float(batch) if dtype == torch.uint8 else batch.float() * 2 - 1
         if size != (res, res):
             if not self.resize:
                 raise UserError(

@@ -8,6 +8,7 @@ from typing import Literal
 import numpy as np
 import torch
 from torch.utils.data import Dataset
+from tqdm import tqdm
 
 from deae_aug.data.schema import AttributeSchema
 from deae_aug.errors import UserError
@@ -23,6 +24,11 @@ def to_tensor(image: np.ndarray, image_format: ImageFormat = "float") -> torch.T
     if image_format == "uint8":
         return chw.contiguous()
     return chw.float().div_(127.5).sub_(1.0)
+
+
+def to_float(images: torch.Tensor) -> torch.Tensor:
+    """uint8 images (..., 3, H, W) -> float in [-1, 1], the range every model here works in."""
+    return images.float().div(127.5).sub(1)
 
 
 class AttributeDataset(Dataset):
@@ -71,3 +77,10 @@ class AttributeDataset(Dataset):
 
     def describe(self, index: int) -> dict[str, str]:
         return self.schema.describe(self.factors[index])
+
+
+def load_images(dataset: AttributeDataset, progress: bool = False) -> torch.Tensor:
+    """Every image of ``dataset`` as one (N, 3, H, W) uint8 tensor."""
+    ds = dataset.with_format("uint8")
+    rows = tqdm(range(len(ds)), desc="render", unit="img", disable=not progress, leave=False)
+    return torch.stack([ds[i][0] for i in rows])

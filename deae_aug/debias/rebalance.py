@@ -6,8 +6,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from deae_aug.data.dataset import AttributeDataset
-from deae_aug.evaluate.oracle import load_images
+from deae_aug.data.dataset import AttributeDataset, load_images
 from deae_aug.explore.latent import decode, encode, swap
 from deae_aug.models.autoencoder import Autoencoder
 from deae_aug.training.samples import to_uint8

@@ -10,13 +10,13 @@ import numpy as np
 from safetensors.torch import save_file
 
 from deae_aug.data.build import build_splits
+from deae_aug.data.dataset import load_images
 from deae_aug.data.splits import BiasGroup, allowed_bias_values
 from deae_aug.debias.latent import Debiaser
 from deae_aug.debias.rebalance import rebalance
 from deae_aug.errors import RecipeError
 from deae_aug.evaluate.classifier import predict, train_resnet18
 from deae_aug.evaluate.fairness import group_report
-from deae_aug.evaluate.oracle import load_images
 from deae_aug.io import atomic_write_text
 from deae_aug.recipes import Recipe
 from deae_aug.training.trainer import ensure_trained, resolve_device

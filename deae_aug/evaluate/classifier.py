@@ -13,10 +13,7 @@ import torch.nn.functional as F  # noqa: N812
 from torchvision.models import resnet18
 from tqdm import tqdm
 
-
-def normalise(images: torch.Tensor) -> torch.Tensor:
-    """uint8 (B, 3, H, W) -> float in [-1, 1]."""
-    return images.float().div(127.5).sub(1)
+from deae_aug.data.dataset import to_float
 
 
 def train_resnet18(
@@ -50,7 +47,7 @@ def train_resnet18(
         batch = images[idx]
         if augment is not None:
             batch = augment(batch)
-        loss = F.cross_entropy(model(normalise(batch).to(device)), labels[idx].to(device))
+        loss = F.cross_entropy(model(to_float(batch).to(device)), labels[idx].to(device))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -62,7 +59,7 @@ def train_resnet18(
 def predict(model: torch.nn.Module, images: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
     device = next(model.parameters()).device
     model.eval()
-    return torch.cat([model(normalise(c).to(device)).argmax(1).cpu() for c in images.split(batch_size)])
+    return torch.cat([model(to_float(c).to(device)).argmax(1).cpu() for c in images.split(batch_size)])
 
 
 def accuracy(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor) -> float:

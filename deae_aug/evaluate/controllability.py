@@ -16,7 +16,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
-from deae_aug.evaluate.oracle import AttributeOracle, load_images
+from deae_aug.data.dataset import load_images
+from deae_aug.evaluate.oracle import AttributeOracle
 from deae_aug.evaluate.quality import swap_pairs
 from deae_aug.explore.latent import decode, encode, interpolate
 from deae_aug.models.autoencoder import Autoencoder

@@ -20,7 +20,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from tqdm import tqdm
 
-from deae_aug.data.dataset import AttributeDataset
+from deae_aug.data.dataset import AttributeDataset, load_images, to_float
 from deae_aug.data.schema import AttributeSchema
 from deae_aug.errors import UserError
 from deae_aug.io import atomic_path, atomic_write_text
@@ -95,13 +95,6 @@ def dataset_key(dataset: AttributeDataset) -> str:
     return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def load_images(dataset: AttributeDataset, progress: bool = False) -> torch.Tensor:
-    """Every image of ``dataset`` as one (N, 3, H, W) uint8 tensor."""
-    ds = dataset.with_format("uint8")
-    rows = tqdm(range(len(ds)), desc="render", unit="img", disable=not progress, leave=False)
-    return torch.stack([ds[i][0] for i in rows])
-
-
 def _corrupt(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """Mild blur and noise on half the batch: decoded images are a little soft."""
     blurred = F.avg_pool2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), 3, stride=1)
@@ -140,7 +133,7 @@ def fit_oracle(
         for batch in fit[torch.randperm(len(fit), generator=generator)].split(batch_size):
             if len(batch) < batch_size:
                 continue
-            x = _corrupt(images[batch].float().div(127.5).sub(1), generator).to(device)
+            x = _corrupt(to_float(images[batch]), generator).to(device)
             y = factors[batch].to(device)
             loss = sum(F.cross_entropy(lg, y[:, k]) for k, lg in enumerate(oracle(x)))
             optimizer.zero_grad(set_to_none=True)
@@ -150,7 +143,7 @@ def fit_oracle(
             bar.update()
             bar.set_postfix(loss=f"{loss.item():.3f}")
     bar.close()
-    predicted = oracle.predict(images[val].float().div(127.5).sub(1))
+    predicted = oracle.predict(to_float(images[val]))
     accuracy = (predicted == factors[val]).float().mean(0)
     return oracle.eval(), {
         n: round(float(a), 4) for n, a in zip(dataset.schema.names, accuracy, strict=False)

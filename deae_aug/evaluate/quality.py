@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from deae_aug.data.dataset import AttributeDataset
-from deae_aug.evaluate.oracle import AttributeOracle, load_images
+from deae_aug.data.dataset import AttributeDataset, load_images, to_float
+from deae_aug.evaluate.oracle import AttributeOracle
 from deae_aug.explore.latent import decode, encode, swap
 from deae_aug.models.autoencoder import Autoencoder
 
@@ -16,7 +16,7 @@ def reconstruction_l1(
 ) -> float:
     """Mean absolute error (images in [-1, 1]) of reconstructing up to ``limit`` images of ``dataset``."""
     rows = np.random.default_rng(seed).permutation(len(dataset))[:limit]
-    images = load_images(dataset.select(rows)).float().div(127.5).sub(1)
+    images = to_float(load_images(dataset.select(rows)))
     return float((decode(model, encode(model, images)) - images).abs().mean())
 
 

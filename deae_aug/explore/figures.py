@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from deae_aug.data.dataset import to_float
 from deae_aug.data.schema import AttributeSchema
 from deae_aug.explore.directions import block_scale, unit_directions, value_centres
 from deae_aug.explore.latent import decode, encode, interpolation_path, swap
@@ -18,10 +19,6 @@ from deae_aug.training.samples import to_uint8
 from deae_aug.viz import image_grid
 
 MODES = ("swap", "interpolate", "random", "udv", "centre")
-
-
-def _float(images: torch.Tensor) -> torch.Tensor:
-    return images.float().div(127.5).sub(1)
 
 
 def _grid(rows: list[torch.Tensor], labels: list[str]) -> Image.Image:
@@ -54,7 +51,7 @@ def explore(
         record["donors"] = donors.tolist()
         for i, j in zip(picks, donors, strict=True):
             swapped = torch.stack([swap(codes[i], codes[j], b) for b in model.blocks])
-            rows.append(torch.cat([_float(images[[i, j]]), decode(model, swapped)]))
+            rows.append(torch.cat([to_float(images[[i, j]]), decode(model, swapped)]))
             labels.append("base|donor|" + ",".join(schema.names))
     elif mode in ("interpolate", "random"):
         partners = rng.choice(len(images), size=len(picks))
@@ -71,7 +68,7 @@ def explore(
                     for c, block in enumerate(model.blocks):
                         path[:, block] += t[:, c : c + 1] * (codes[j, block] - codes[i, block])
                     labels.append("random")
-                rows.append(torch.cat([_float(images[[i, j]]), decode(model, path)]))
+                rows.append(torch.cat([to_float(images[[i, j]]), decode(model, path)]))
     else:  # udv / centre need an attribute and labelled codes
         if k is None:
             raise ValueError(f"mode {mode!r} needs an attribute")
@@ -86,14 +83,14 @@ def explore(
             for v in present:
                 path = codes[picks[0]].repeat(steps, 1)
                 path[:, block] += torch.from_numpy(t[:, None] * udv[v]).float()
-                rows.append(torch.cat([_float(images[picks[:1]]), decode(model, path)]))
+                rows.append(torch.cat([to_float(images[picks[:1]]), decode(model, path)]))
                 labels.append(f"+{schema.attributes[k].values[v]}")
         else:  # row per image: its block replaced by each value's centre
             centres = value_centres(sub, values, n_values, method="kmeans", seed=seed)
             for i in picks:
                 path = codes[i].repeat(len(present), 1)
                 path[:, block] = torch.from_numpy(centres[present]).float()
-                rows.append(torch.cat([_float(images[[i]]), decode(model, path)]))
+                rows.append(torch.cat([to_float(images[[i]]), decode(model, path)]))
                 labels.append("src|" + ",".join(schema.attributes[k].values[v] for v in present)[:18])
             record["values"] = [schema.attributes[k].values[v] for v in present]
     return _grid(rows, labels), record

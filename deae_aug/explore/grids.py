@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from PIL import Image
 
+from deae_aug.data.dataset import to_float
 from deae_aug.explore.latent import decode, encode, interpolation_path
 from deae_aug.models.autoencoder import Autoencoder
 from deae_aug.training.samples import to_uint8
@@ -17,7 +18,7 @@ def attribute_grid(
 ) -> Image.Image:
     """For each (base, donor) pair and attribute k, one row: base, donor, then block k moved from
     the base (t=0) to the donor (t=1) in ``steps`` steps; the last tile is the swap."""
-    base, donor = (x.float().div(127.5).sub(1) if x.dtype == torch.uint8 else x for x in (base, donor))
+    base, donor = (to_float(x) if x.dtype == torch.uint8 else x for x in (base, donor))
     z_base, z_donor = encode(model, base), encode(model, donor)
     rows, labels = [], []
     for i in range(len(base)):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import torch
 
+from deae_aug.data.dataset import to_float
 from deae_aug.models.autoencoder import Autoencoder
 
 
@@ -17,7 +18,7 @@ def encode(model: Autoencoder, images: torch.Tensor, batch_size: int = 256) -> t
     """Codes of float images in [-1, 1]; uint8 images are converted first."""
     device = next(model.parameters()).device
     if images.dtype == torch.uint8:
-        images = images.float().div(127.5).sub(1)
+        images = to_float(images)
     chunks = [model.encode(chunk.to(device)).cpu() for chunk in images.split(batch_size)]
     return torch.cat(chunks) if chunks else torch.empty(0, model.cfg.latent_dim)
 

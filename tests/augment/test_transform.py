@@ -163,7 +163,8 @@ def test_protected_attribute_is_unchanged_by_the_oracle(tmp_path):
     """Vary letter, size and font colour while protecting the background: the oracle must still
     read every augmented image's original background."""
     from deae_aug.data.build import build_dataset
-    from deae_aug.evaluate.oracle import fit_oracle, load_images
+    from deae_aug.data.dataset import load_images
+    from deae_aug.evaluate.oracle import fit_oracle
 
     recipe = recipe_from_dict(PROTECT)
     train(recipe, tmp_path, device="cpu", progress=False)

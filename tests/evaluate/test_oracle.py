@@ -1,10 +1,11 @@
 import pytest
 import torch
 
+from deae_aug.data.dataset import load_images
 from deae_aug.data.fonts import FontsDataset
 from deae_aug.errors import UserError
 from deae_aug.evaluate import oracle as oracle_module
-from deae_aug.evaluate.oracle import load_images, oracle_for
+from deae_aug.evaluate.oracle import oracle_for
 
 
 @pytest.fixture(scope="module")
