@@ -21,7 +21,7 @@ from deae_aug.data.build import build_dataset, build_splits
 from deae_aug.data.dataset import load_images
 from deae_aug.evaluate.oracle import oracle_for
 from deae_aug.evaluate.quality import reconstruction_l1, swap_accuracy, swap_pairs
-from deae_aug.explore.grids import attribute_grid
+from deae_aug.explore.figures import explore
 from deae_aug.io import save_png
 from deae_aug.recipes import load_recipe
 from deae_aug.training.trainer import train
@@ -94,8 +94,10 @@ def main() -> None:
             if seed == 0:
                 rng = np.random.default_rng(0)
                 pairs = swap_pairs(held_out.factors, 0, 3, rng)
-                images = load_images(held_out.select(pairs.reshape(-1))).view(3, 2, 3, 32, 32)
-                grid = attribute_grid(model, images[:, 0], images[:, 1], full.schema.names)
+                sub = held_out.select(pairs.reshape(-1))
+                grid, _ = explore(
+                    "interpolate", model, sub.schema, load_images(sub), sub.factors, n=3, steps=6
+                )
                 save_png(RESULTS / f"train_quality_{variant}.png", grid)
 
     names = full.schema.names

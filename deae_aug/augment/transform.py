@@ -27,6 +27,9 @@ from deae_aug.errors import UserError
 from deae_aug.explore.directions import block_scale, combine, unit_directions
 from deae_aug.explore.latent import encode, interpolate
 from deae_aug.models.autoencoder import Autoencoder
+from deae_aug.recipes import recipe_from_dict
+from deae_aug.training.checkpoint import latest_checkpoint, load_meta
+from deae_aug.training.trainer import load_model, training_split
 
 MODES = ("interpolate", "swap", "udv", "novel")
 
@@ -100,8 +103,6 @@ class DEAEAugment(v2.Transform):
         self.last_params: dict[str, Any] | None = None
 
     def _run_names(self) -> tuple[tuple[str, ...], str | None]:
-        from deae_aug.training.checkpoint import latest_checkpoint, load_meta
-
         path = Path(self.run)
         checkpoint = path if (path / "meta.json").is_file() else latest_checkpoint(path)
         if checkpoint is None:
@@ -122,8 +123,6 @@ class DEAEAugment(v2.Transform):
     @property
     def model(self) -> Autoencoder:
         if "model" not in self._cache:
-            from deae_aug.training.trainer import load_model
-
             self._cache["model"] = load_model(self.run, self.device)[0]
         return self._cache["model"]
 
@@ -135,9 +134,6 @@ class DEAEAugment(v2.Transform):
             if images is None:
                 if self.run is None:
                     raise UserError("DEAEAugment with a model object needs bank= images")
-                from deae_aug.recipes import recipe_from_dict
-                from deae_aug.training.trainer import load_model, training_split
-
                 meta = load_model(self.run)[1]
                 split = training_split(recipe_from_dict(meta["recipe"]))
                 images, self._bank_factors = load_images(split), torch.from_numpy(split.factors)
