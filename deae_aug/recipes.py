@@ -99,6 +99,9 @@ class LossSection:
     reg_attributes: list[str] | None = None  # None: every attribute in turn
     reg_t: Literal["sample", "element"] = "sample"
     reg_draws: int = _bounded(1, ge=1)
+    # Image L1 weights each pixel by 1 + foreground * |pixel - the image's median colour|, so
+    # small glyphs on a plain background are learned early; 0 is the reference's plain L1.
+    foreground: float = _bounded(0.0, ge=0.0)
     # L_reg is off for this fraction of train.steps: DEAE first trains as GSL-AE (the reference
     # warm-started from a trained GSL-AE; from scratch the encoder collapses to one code).
     # None: 0.5, or 0 with train.init_from.

@@ -127,7 +127,7 @@ def debias_splits(
         rows = np.flatnonzero(factors[:, label_col] == schema[label].index(name))
         aligned = rows[np.isin(factors[rows, bias_col], bias_values)]
         conflicting = rows[~np.isin(factors[rows, bias_col], bias_values)]
-        n_conflict = round(per_label * conflict_fraction)
+        n_conflict = round(per_label * conflict_fraction) if len(conflicting) else 0  # G3: none can conflict
         biased += [take(aligned, per_label - n_conflict, f"biased split, {label}={name!r}")]
         if n_conflict:
             biased += [take(conflicting, n_conflict, f"bias-conflicting samples, {label}={name!r}")]

@@ -16,6 +16,22 @@ from tqdm import tqdm
 from deae_aug.data.dataset import to_float
 
 
+class GroupDRO:
+    """Online GroupDRO weights: a group's weight grows by exp(eta * its mean loss) each step."""
+
+    def __init__(self, n_groups: int, eta: float = 0.01) -> None:
+        self.q, self.eta = torch.full((n_groups,), 1 / n_groups), eta
+
+    def __call__(self, losses: torch.Tensor, groups: torch.Tensor) -> torch.Tensor:
+        """The q-weighted sum of per-group mean losses; groups absent from the batch keep their weight."""
+        q = self.q.to(losses.device)
+        count = torch.zeros_like(q).index_add_(0, groups, torch.ones_like(losses))
+        group_loss = torch.zeros_like(q).index_add_(0, groups, losses) / count.clamp_min(1)
+        q = q * torch.exp(self.eta * group_loss.detach() * (count > 0))
+        self.q = q / q.sum()
+        return (self.q * group_loss).sum()
+
+
 def train_resnet18(
     images: torch.Tensor,
     labels: torch.Tensor,
@@ -26,18 +42,26 @@ def train_resnet18(
     seed: int = 0,
     augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
     sample_weights: torch.Tensor | None = None,
+    groups: torch.Tensor | None = None,
+    dro_eta: float = 0.01,
     device: str | torch.device = "cpu",
     progress: bool = False,
 ) -> torch.nn.Module:
     """Train on uint8 ``images`` (N, 3, H, W); ``augment`` maps a uint8 batch to a uint8 batch.
 
     ``sample_weights`` draws batches with those probabilities (e.g. group-balanced reweighting).
+    ``groups`` (N,) switches to GroupDRO (Sagawa et al. 2020): the loss is a weighted sum of
+    per-group mean losses, and each step multiplies a group's weight by exp(dro_eta * its loss),
+    so the worst groups come to dominate. Groups absent from a batch keep their weight.
     """
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
     model = resnet18(num_classes=num_classes).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=5e-4)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=steps)
+    if groups is not None:
+        group_ids, groups = torch.unique(groups, return_inverse=True)
+        dro = GroupDRO(len(group_ids), dro_eta)
     model.train()
     for _ in tqdm(range(steps), desc="resnet18", unit="step", disable=not progress, leave=False):
         if sample_weights is None:
@@ -47,7 +71,8 @@ def train_resnet18(
         batch = images[idx]
         if augment is not None:
             batch = augment(batch)
-        loss = F.cross_entropy(model(to_float(batch).to(device)), labels[idx].to(device))
+        losses = F.cross_entropy(model(to_float(batch).to(device)), labels[idx].to(device), reduction="none")
+        loss = losses.mean() if groups is None else dro(losses, groups[idx].to(device))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

@@ -4,6 +4,8 @@
   must read every *other* attribute of each decoded step as the base image's.
 - ``colour_monotonic``: for a colour attribute, the region's measured colour must move steadily
   from one endpoint's colour to the other's.
+- ``block_pair_mse``: the paper's unseen-colour test (3.2): how far the letter, size and font
+  blocks move when only the colours change, to colours never seen in training.
 - ``probe_matrix`` / ``block_disentanglement``: how well each block predicts each attribute
   (logistic-regression probes), and a DCI-style score computed at block level.
 """
@@ -67,6 +69,19 @@ def colour_monotonic(colours: np.ndarray, tolerance: float = 4.0) -> bool:
 def region_colour(images: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """(N, H, W, 3) uint8 images, (H, W) bool region -> (N, 3) median colour of the region."""
     return np.median(images[:, mask].astype(np.float32), axis=1)
+
+
+def block_pair_mse(
+    codes_a: torch.Tensor, codes_b: torch.Tensor, blocks: list[slice], reference: torch.Tensor
+) -> float:
+    """Mean squared difference of two images' codes on ``blocks``, each dimension divided by its
+    standard deviation over ``reference`` (training) codes, so models with differently scaled
+    latents compare. For pairs that differ only in colours, 0 means the colour change leaked into
+    none of those blocks; about 2 means the blocks are as different as two random images."""
+    scale = reference.std(0).clamp_min(1e-8)
+    dims = torch.cat([torch.arange(b.start, b.stop) for b in blocks])
+    diff = (codes_a[:, dims] - codes_b[:, dims]) / scale[dims]
+    return float(diff.pow(2).mean())
 
 
 def probe_matrix(codes: np.ndarray, factors: np.ndarray, blocks: list[slice], seed: int = 0) -> np.ndarray:

@@ -15,6 +15,11 @@ attribute k, a partner (index 1 + k) that shares attribute k with the centre.
   the latent down.
 - ``kl``     beta-VAE's KL divergence to N(0, I).
 
+Image terms are L1. With ``foreground > 0`` each pixel's error weighs 1 + foreground * its
+distance from the target image's median colour (then normalised to mean 1), so the few glyph
+pixels of a Fonts image are not drowned by its background: a plain slim autoencoder on D_S
+learns glyphs after 800 steps instead of blurring them (CHANGELOG 0.4.0).
+
 All decodes of one pass go through the decoder in a single call, and terms weighted 0 are
 never computed.
 """
@@ -40,6 +45,7 @@ class LossConfig:
     reg_attributes: Sequence[int] | None = None  # None: every attribute in turn
     reg_t: Literal["sample", "element"] = "sample"
     reg_draws: int = 1
+    foreground: float = 0.0  # 0: plain L1 (the reference)
 
 
 def block_masks(model: Autoencoder, device: torch.device) -> torch.Tensor:
@@ -53,6 +59,16 @@ def block_masks(model: Autoencoder, device: torch.device) -> torch.Tensor:
 def mix(base: torch.Tensor, donor: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """``base`` with the masked dimensions taken from ``donor`` (broadcasting)."""
     return base * (1 - mask) + donor * mask
+
+
+def image_l1(out: torch.Tensor, target: torch.Tensor, foreground: float = 0.0) -> torch.Tensor:
+    """Mean L1, each pixel weighted by how far the target pixel is from the image's median colour."""
+    if foreground == 0:
+        return F.l1_loss(out, target)
+    median = target.flatten(2).median(dim=2).values[..., None, None]  # (B, C, 1, 1)
+    weight = 1 + foreground * (target - median).abs().sum(dim=1, keepdim=True)  # (B, 1, H, W)
+    weight = weight / weight.mean(dim=(1, 2, 3), keepdim=True)
+    return (weight * (out - target).abs()).mean()
 
 
 def group_losses(
@@ -101,7 +117,7 @@ def group_losses(
 
     terms: dict[str, torch.Tensor] = {}
     for name, out, target in zip(names, decoded, targets, strict=False):
-        terms[name] = terms.get(name, 0.0) + F.l1_loss(out, target)
+        terms[name] = terms.get(name, 0.0) + image_l1(out, target, cfg.foreground)
     if use_swap:
         terms["swap"] = terms["swap"] / 3
     if use_reg:
@@ -115,7 +131,7 @@ def group_losses(
         mj_rep = mj.repeat(g, 1)
         back = model.decode(torch.cat([mix(za, zb, mj_rep), mix(zb, za, mj_rep)]))
         target = torch.cat([x[:, :1].expand(-1, k_count, -1, -1, -1).flatten(0, 1), x[:, 1:].flatten(0, 1)])
-        terms["cycle"] = F.l1_loss(back, target)
+        terms["cycle"] = image_l1(back, target, cfg.foreground)
     if logvar is not None:
         terms["kl"] = -0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).sum(dim=1).mean() / flat[0].numel()
 

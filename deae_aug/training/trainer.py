@@ -90,7 +90,16 @@ def loss_config(recipe: Recipe, dataset: AttributeDataset) -> LossConfig:
     reg_attributes = None
     if loss.reg_attributes is not None:
         reg_attributes = [dataset.schema.position(n) for n in loss.reg_attributes]
-    return LossConfig(loss.swap, loss.cycle, loss.reg, loss.beta, reg_attributes, loss.reg_t, loss.reg_draws)
+    return LossConfig(
+        swap=loss.swap,
+        cycle=loss.cycle,
+        reg=loss.reg,
+        beta=loss.beta,
+        reg_attributes=reg_attributes,
+        reg_t=loss.reg_t,
+        reg_draws=loss.reg_draws,
+        foreground=loss.foreground,
+    )
 
 
 def check_compatible(

@@ -85,3 +85,13 @@ def test_debias_errors(v2_fonts):
         debias_splits(v2_fonts, "letter", "letter", GROUPS)
     with pytest.raises(UserError, match="only .* exist; lower per_label"):
         debias_splits(v2_fonts, "letter", "bg_color", GROUPS, per_label=10_000)
+
+
+def test_conflict_fraction_with_a_group_that_allows_every_bias_value(v2_fonts):
+    """G3 letters appear on every background already, so only G1/G2 get conflicting samples."""
+    splits = debias_splits(
+        v2_fonts, "letter", "bg_color", GROUPS, conflict_fraction=0.25, per_label=8, test_per_label=2
+    )
+    biased = splits["biased"]
+    assert len(biased) == 80
+    assert all(len(set(biased.factors[biased.factors[:, 0] == i, 3])) > 1 for i in range(3))  # G1 conflicts

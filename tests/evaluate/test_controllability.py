@@ -1,7 +1,9 @@
 import numpy as np
+import torch
 
 from deae_aug.evaluate.controllability import (
     block_disentanglement,
+    block_pair_mse,
     colour_monotonic,
     probe_matrix,
     region_colour,
@@ -38,3 +40,17 @@ def test_probe_matrix_and_dci_reward_one_attribute_per_block(rng):
     mixed = clean[:, [0, 2, 1, 3]]  # each block now holds half of each attribute
     bad = block_disentanglement(probe_matrix(mixed, factors, blocks), chance)
     assert good["disentanglement"] > 0.8 > bad["disentanglement"] + 0.3
+
+
+def test_block_pair_mse_is_scale_free_and_ignores_other_blocks():
+    torch.manual_seed(0)
+    reference = torch.randn(500, 6)
+    a = torch.randn(20, 6)
+    b = a.clone()
+    b[:, 4:] += 5.0  # only the last block changes
+    assert block_pair_mse(a, b, [slice(0, 2), slice(2, 4)], reference) == 0.0
+    assert block_pair_mse(a, b, [slice(4, 6)], reference) > 10
+    random_pairs = block_pair_mse(reference[:250], reference[250:], [slice(0, 4)], reference)
+    assert 1.5 < random_pairs < 2.5  # two independent draws: 2 in std units
+    scaled = block_pair_mse(a * 100, b * 100, [slice(4, 6)], reference * 100)
+    assert abs(scaled - block_pair_mse(a, b, [slice(4, 6)], reference)) < 1e-4

@@ -1,8 +1,9 @@
 import torch
+import torch.nn.functional as F  # noqa: N812
 from torch import nn
 
 from deae_aug.models.autoencoder import Autoencoder, ModelConfig
-from deae_aug.training.losses import LossConfig, group_losses
+from deae_aug.training.losses import LossConfig, group_losses, image_l1
 
 
 class OracleModel(Autoencoder):
@@ -93,3 +94,17 @@ def test_variants_compute_only_their_terms():
         assert set(terms) - {"total"} == names
         assert torch.isfinite(terms["total"])
         assert isinstance(model, nn.Module)
+
+
+def test_foreground_weighting_counts_glyph_errors_above_background_errors():
+    target = torch.zeros(2, 3, 16, 16)
+    target[:, :, 6:10, 6:10] = 1.0  # a small 'glyph' on a plain background
+    glyph_miss, bg_miss = target.clone(), target.clone()
+    glyph_miss[:, :, 6:10, 6:10] = 0.0  # 16 px wrong, on the glyph
+    bg_miss[:, :, 0:4, 0:4] = 1.0  # 16 px wrong by the same amount, on the background
+    assert image_l1(glyph_miss, target, 0.0) == image_l1(bg_miss, target, 0.0)
+    assert torch.allclose(image_l1(bg_miss, target, 0.0), F.l1_loss(bg_miss, target))
+    weighted_glyph, weighted_bg = image_l1(glyph_miss, target, 1.0), image_l1(bg_miss, target, 1.0)
+    assert weighted_glyph > 2 * weighted_bg
+    # weights are normalised to mean 1: a uniform error costs the same as plain L1
+    assert torch.allclose(image_l1(target + 0.5, target, 4.0), torch.tensor(0.5))

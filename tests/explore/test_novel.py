@@ -1,0 +1,55 @@
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from deae_aug.explore.novel import candidate_blocks, delta_e, distinct_novel, mine_novel_colours, rgb_to_lab
+
+
+def test_lab_of_reference_colours():
+    lab = rgb_to_lab(np.array([[255, 255, 255], [0, 0, 0], [255, 0, 0]]))
+    np.testing.assert_allclose(lab[0], [100, 0, 0], atol=0.05)
+    np.testing.assert_allclose(lab[1], [0, 0, 0], atol=0.05)
+    np.testing.assert_allclose(lab[2], [53.24, 80.09, 67.20], atol=0.05)  # published sRGB red
+
+
+def test_distinct_novel_skips_known_and_repeated_colours():
+    known = np.array([[255, 0, 0]])
+    colours = np.array([[250, 5, 5], [0, 0, 255], [0, 2, 253], [0, 160, 0]])
+    assert delta_e(colours[:1], known)[0, 0] < 10
+    assert distinct_novel(colours, known).tolist() == [1, 3]  # near-red is known; the 2nd blue repeats
+
+
+def test_candidate_blocks_leave_the_training_values():
+    centres = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [np.nan, np.nan]])
+    blocks = candidate_blocks(centres, 50, seed=0)
+    assert blocks.shape == (50, 2) and np.isfinite(blocks).all()
+    assert np.linalg.norm(blocks[:, None] - centres[None, :3], axis=-1).min() > 0.1
+    with pytest.raises(ValueError, match="at least 3"):
+        candidate_blocks(centres[:2], 5)
+
+
+class ColourBlockModel(nn.Module):
+    """Decodes a flat image whose colour is the code's first block (RGB in [-1, 1])."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.anchor = nn.Parameter(torch.zeros(1))
+
+    def decode(self, z):
+        return z[:, :3, None, None].clamp(-1, 1).expand(-1, 3, 8, 8)
+
+
+def test_mining_finds_the_colour_a_combination_makes():
+    primaries = np.array([[1.0, -1, -1], [-1, 1, -1], [-1, -1, 1]])  # red, green, blue codes
+    known = np.array([[255, 0, 0], [0, 255, 0], [0, 0, 255]])
+    codes = torch.zeros(4, 5)
+    region = np.ones((4, 8, 8))
+    found = mine_novel_colours(ColourBlockModel(), codes, slice(0, 3), primaries, region, known, n=40)
+    assert found.images.shape == (40, 8, 8, 3) and found.valid.all()
+    novel = found.colours[found.novel]
+    assert len(novel) >= 3
+    assert delta_e(novel, known).min() >= 10
+    # red + green - blue decodes to yellow, which no training value had
+    assert delta_e(np.array([[255, 255, 0]]), found.colours).min() < 1
+    assert found.novel_valid.tolist() == found.novel.tolist()
