@@ -16,7 +16,7 @@ Rows (every ResNet-18 row trains with the same recipe, `train_resnet18`, --steps
 DEAE is trained per setting and seed with the recipe's schedule (as `deae-aug debias` does).
 Classifiers are saved under --runs (runs/benchmarks/table2/) for benchmarks/gradcam.py.
 
-Usage: python -m benchmarks.table2_debias [--seeds 3] [--steps 300] [--settings 0.05 0.01 0.0]
+Usage: python -m benchmarks.table2_debias [--seeds 3] [--steps 150] [--settings 0.0 0.01 0.05]
 """
 
 from __future__ import annotations
@@ -114,8 +114,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--recipe", default="recipes/fonts_bias.yaml")
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--steps", type=int, default=300, help="ResNet-18 steps (batch 64) for every row")
-    parser.add_argument("--settings", type=float, nargs="+", default=[0.05, 0.01, 0.0])
+    parser.add_argument("--steps", type=int, default=150, help="ResNet-18 steps (batch 64) for every row")
+    parser.add_argument("--settings", type=float, nargs="+", default=[0.0, 0.01, 0.05])
+    parser.add_argument("--name", default="table2_debias", help="results file name")
     parser.add_argument("--set", action="append", default=[], help="recipe override, e.g. train.steps=20")
     parser.add_argument("--runs", type=Path, default=Path("runs/benchmarks/table2"), help="where runs go")
     args = parser.parse_args()
@@ -150,7 +151,7 @@ def main() -> None:
         "wall_seconds": time.perf_counter() - start,
         "environment": environment(),
     }
-    write_results("table2_debias", payload, markdown(payload))
+    write_results(args.name, payload, markdown(payload))
 
 
 def markdown(payload: dict) -> str:
