@@ -206,8 +206,15 @@ def debias_command(
 @click.option(
     "--run", required=True, type=click.Path(file_okay=False, path_type=Path), help="Trained run folder."
 )
-@click.option("--mode", type=click.Choice(["swap", "interpolate", "random", "udv", "centre"]), default="swap")
-@click.option("--attribute", help="Attribute to explore (interpolate: default all; udv/centre: required).")
+@click.option(
+    "--mode",
+    type=click.Choice(["swap", "interpolate", "random", "udv", "centre", "discover"]),
+    default="swap",
+    show_default=True,
+)
+@click.option(
+    "--attribute", help="Attribute to explore (interpolate: default all; udv, centre, discover: required)."
+)
 @click.option("--n", "count", default=4, show_default=True, help="Source images.")
 @click.option("--steps", default=8, show_default=True, help="Steps per interpolation or direction.")
 @click.option("--seed", default=0, show_default=True)
@@ -216,7 +223,7 @@ def debias_command(
 def explore_command(
     run: Path, mode: str, attribute: str | None, count: int, steps: int, seed: int, out: Path | None
 ) -> None:
-    """Draw swap, interpolation, random, unit-direction or value-centre grids from a trained run."""
+    """Draw swap, interpolation, random, unit-direction, value-centre or new-colour grids from a run."""
     import json
 
     from deae_aug.data.dataset import load_images
@@ -230,7 +237,7 @@ def explore_command(
     dataset = training_split(recipe_from_dict(meta["recipe"]))
     if attribute is not None and attribute not in dataset.schema.names:
         raise RecipeError(f"--attribute {attribute!r} is not one of {list(dataset.schema.names)}")
-    if mode in ("udv", "centre") and attribute is None:
+    if mode in ("udv", "centre", "discover") and attribute is None:
         raise UserError(f"--mode {mode} needs --attribute (one of {list(dataset.schema.names)})")
     images = load_images(dataset)
     grid, record = explore(

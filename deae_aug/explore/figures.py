@@ -11,14 +11,17 @@ import torch
 from PIL import Image
 
 from deae_aug.data.dataset import to_float
+from deae_aug.data.fonts import parse_color
 from deae_aug.data.schema import AttributeSchema
+from deae_aug.errors import UserError
 from deae_aug.explore.directions import block_scale, unit_directions, value_centres
 from deae_aug.explore.latent import decode, encode, interpolation_path, swap
+from deae_aug.explore.novel import mine_novel_colours
 from deae_aug.models.autoencoder import Autoencoder
 from deae_aug.training.samples import to_uint8
 from deae_aug.viz import image_grid
 
-MODES = ("swap", "interpolate", "random", "udv", "centre")
+MODES = ("swap", "interpolate", "random", "udv", "centre", "discover")
 
 
 def _grid(rows: list[torch.Tensor], labels: list[str]) -> Image.Image:
@@ -69,6 +72,13 @@ def explore(
                         path[:, block] += t[:, c : c + 1] * (codes[j, block] - codes[i, block])
                     labels.append("random")
                 rows.append(torch.cat([to_float(images[[i, j]]), decode(model, path)]))
+    elif mode == "discover":
+        if k is None:
+            raise ValueError("mode 'discover' needs a colour attribute")
+        sources = (images[picks], codes[picks], factors[picks, k])
+        grid, found = _discover(model, schema, k, sources, codes, factors[:, k], n * steps, seed)
+        record |= found
+        return grid, record
     else:  # udv / centre need an attribute and labelled codes
         if k is None:
             raise ValueError(f"mode {mode!r} needs an attribute")
@@ -94,3 +104,56 @@ def explore(
                 labels.append("src|" + ",".join(schema.attributes[k].values[v] for v in present)[:18])
             record["values"] = [schema.attributes[k].values[v] for v in present]
     return _grid(rows, labels), record
+
+
+def colour_region(images: np.ndarray, colours: np.ndarray) -> np.ndarray:
+    """(N, H, W) bool: the region of each (N, H, W, 3) image that shows its ``colours`` row:
+    the pixels near the image's median colour (its background) or the others, whichever region's
+    median is closer to the given colour."""
+    median = np.median(images.reshape(len(images), -1, 3), axis=1)[:, None, None]
+    background = np.abs(images.astype(np.float32) - median).sum(-1) < 60
+    out = []
+    for im, bg, colour in zip(images, background, colours, strict=True):
+        regions = [r for r in (bg, ~bg) if r.any()]
+        distance = [np.abs(np.median(im[r], axis=0) - colour).sum() for r in regions]
+        out.append(regions[int(np.argmin(distance))])
+    return np.stack(out)
+
+
+def _discover(
+    model: Autoencoder,
+    schema: AttributeSchema,
+    k: int,
+    sources: tuple[torch.Tensor, torch.Tensor, np.ndarray],
+    codes: torch.Tensor,
+    values: np.ndarray,
+    count: int,
+    seed: int,
+) -> tuple[Image.Image, dict]:
+    """New values of colour attribute k: finds at least 10 Delta E from every training colour.
+
+    ``sources`` are the (images, codes, values of k) whose other attributes the finds keep;
+    ``codes`` and ``values`` (every training image) place the value centres."""
+    names = schema.attributes[k].values
+    try:
+        known = np.array([parse_color(v) for v in names])
+    except UserError:
+        raise UserError(
+            f"discover needs a colour attribute; {schema.names[k]!r} has values like {names[0]!r}"
+        ) from None
+    block = model.blocks[k]
+    centres = value_centres(codes[:, block].numpy(), values, len(names))
+    images, source_codes, source_values = sources
+    region = colour_region(images.permute(0, 2, 3, 1).numpy(), known[source_values])
+    found = mine_novel_colours(model, source_codes, block, centres, region, known, n=4 * count, seed=seed)
+    shown = found.novel[:count]
+    if len(shown) == 0:
+        raise UserError(f"no new {schema.names[k]} in {4 * count} candidates; try another --seed or more --n")
+    tiles = to_float(torch.from_numpy(found.images[shown]).permute(0, 3, 1, 2))
+    rows = list(tiles.split(min(8, len(shown))))
+    record = {
+        "candidates": 4 * count,
+        "novel": len(found.novel),
+        "colours": ["#" + "".join(f"{int(c):02x}" for c in found.colours[i]) for i in shown],
+    }
+    return _grid(rows, [f"new {schema.names[k]}"] * len(rows)), record

@@ -51,19 +51,18 @@ def distinct_novel(colours: np.ndarray, known: np.ndarray, min_delta_e: float = 
 
 
 def candidate_blocks(centres: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
-    """(n, d) block codes off the training values: extrapolations past a centre and combinations
-    c_a + c_b - c_c of three centres (rows with NaN, i.e. absent values, are skipped)."""
+    """(n, d) block codes off the training values: extrapolations past a centre and (with three
+    or more values) combinations c_a + c_b - c_c. Rows with NaN (absent values) are skipped."""
     centres = centres[~np.isnan(centres).any(1)]
-    if len(centres) < 3:
-        raise ValueError(f"novel-value mining needs at least 3 training values, got {len(centres)}")
+    if len(centres) < 2:
+        raise ValueError(f"novel-value mining needs at least 2 training values, got {len(centres)}")
     rng = np.random.default_rng(seed)
     out = []
     for i in range(n):
-        a, b, c = rng.choice(len(centres), size=3, replace=False)
-        if i % 2 == 0:
-            t = rng.choice([-1, 1]) * rng.uniform(0.3, 1.0) + (1.0 if rng.random() < 0.5 else 0.0)
-            t = t if not 0 <= t <= 1 else t + 1  # outside the segment between the two values
-            out.append(centres[a] + t * (centres[b] - centres[a]))
+        a, b, c = rng.permutation(len(centres))[:3].tolist() + [None] * (3 - min(3, len(centres)))
+        if i % 2 == 0 or c is None:
+            t = rng.uniform(1.3, 2.0) if rng.random() < 0.5 else rng.uniform(-1.0, -0.3)
+            out.append(centres[a] + t * (centres[b] - centres[a]))  # past b, or back beyond a
         else:
             out.append(centres[a] + centres[b] - centres[c])
     return np.stack(out)

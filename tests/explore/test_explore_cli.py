@@ -1,10 +1,13 @@
 import json
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 from PIL import Image
 
 from deae_aug.cli import main
+from deae_aug.data.fonts import parse_color
+from deae_aug.explore.novel import delta_e
 from deae_aug.recipes import recipe_from_dict
 from deae_aug.training.trainer import train
 from tests.augment.test_transform import RECIPE
@@ -42,3 +45,22 @@ def test_explore_errors_name_the_problem(run):
         main, ["explore", "--run", str(run), "--mode", "udv", "--attribute", "colour"]
     )
     assert result.exit_code == 2 and "'colour'" in result.output
+
+
+def test_discover_finds_colours_no_training_value_has(run, tmp_path):
+    args = ["explore", "--run", str(run), "--mode", "discover", "--attribute", "bg_color", "--n", "3",
+            "--steps", "4", "--out", str(tmp_path)]  # fmt: skip
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    record = json.loads((tmp_path / "discover-bg_color-seed0.json").read_text())
+    assert record["novel"] >= 1 and len(record["colours"]) >= 1
+    finds = np.array([[int(c[i : i + 2], 16) for i in (1, 3, 5)] for c in record["colours"]])
+    known = np.array([parse_color(v) for v in RECIPE["data"]["values"]["bg_color"]])
+    assert delta_e(finds, known).min() >= 10
+
+
+def test_discover_refuses_attributes_that_are_not_colours(run, tmp_path):
+    args = ["explore", "--run", str(run), "--mode", "discover", "--attribute", "letter"]
+    args += ["--out", str(tmp_path)]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2 and "needs a colour attribute; 'letter'" in result.output

@@ -25,8 +25,10 @@ def test_candidate_blocks_leave_the_training_values():
     blocks = candidate_blocks(centres, 50, seed=0)
     assert blocks.shape == (50, 2) and np.isfinite(blocks).all()
     assert np.linalg.norm(blocks[:, None] - centres[None, :3], axis=-1).min() > 0.1
-    with pytest.raises(ValueError, match="at least 3"):
-        candidate_blocks(centres[:2], 5)
+    two = candidate_blocks(centres[:2], 10, seed=0)  # two values: extrapolations only
+    assert np.isfinite(two).all() and np.abs(two[:, 1]).max() == 0
+    with pytest.raises(ValueError, match="at least 2"):
+        candidate_blocks(centres[:1], 5)
 
 
 class ColourBlockModel(nn.Module):

@@ -11,7 +11,7 @@ from safetensors.torch import load_file
 from deae_aug.errors import UserError
 from deae_aug.recipes import recipe_from_dict
 from deae_aug.training import losses as losses_module
-from deae_aug.training.trainer import TrainingError, load_model, train
+from deae_aug.training.trainer import TrainingError, load_model, loss_config, train, training_split
 
 TINY = {
     "name": "tiny",
@@ -150,3 +150,9 @@ def test_two_process_distributed_run(tmp_path):
     assert meta["step"] == 4
     rows = (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
     assert len(rows) == 4  # one writer
+
+
+def test_recipe_loss_keys_reach_the_loss(tmp_path):
+    recipe = tiny(loss={"foreground": 1.5, "reg": 0.3, "reg_attributes": ["size"]})
+    cfg = loss_config(recipe, training_split(recipe))
+    assert (cfg.foreground, cfg.reg, list(cfg.reg_attributes)) == (1.5, 0.3, [1])
