@@ -7,6 +7,8 @@ one attribute possible.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 
 from deae_aug.data.dataset import to_float
@@ -53,3 +55,30 @@ def interpolation_path(base: torch.Tensor, target: torch.Tensor, block: slice, s
     """(steps, D) codes from ``base`` (t=0) to ``base`` with ``target``'s block (t=1); 1-D inputs."""
     t = torch.linspace(0, 1, steps)
     return interpolate(base.expand(steps, -1), target.expand(steps, -1), block, t)
+
+
+@torch.no_grad()
+def walk_until(
+    model: Autoencoder,
+    read: Callable[[torch.Tensor], torch.Tensor],
+    code: torch.Tensor,
+    block: slice,
+    direction: torch.Tensor,
+    target: int,
+    step: float,
+    max_steps: int = 20,
+) -> tuple[torch.Tensor, int | None]:
+    """Step a 1-D ``code``'s block along ``direction`` until ``read`` (decoded images -> values,
+    e.g. one oracle column) returns ``target``.
+
+    Returns the codes from the start up to the first hit (all ``max_steps`` when there is none)
+    and the number of steps taken, or None when the target was never read.
+    """
+    t = torch.arange(max_steps + 1, dtype=code.dtype)[:, None] * step
+    path = code.repeat(max_steps + 1, 1)
+    path[:, block] += t * torch.as_tensor(direction, dtype=code.dtype)
+    hits = torch.nonzero(read(decode(model, path)) == target).flatten()
+    if len(hits) == 0:
+        return path, None
+    first = int(hits[0])
+    return path[: first + 1], first

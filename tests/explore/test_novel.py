@@ -3,6 +3,7 @@ import pytest
 import torch
 from torch import nn
 
+from deae_aug.explore.latent import walk_until
 from deae_aug.explore.novel import candidate_blocks, delta_e, distinct_novel, mine_novel_colours, rgb_to_lab
 
 
@@ -55,3 +56,17 @@ def test_mining_finds_the_colour_a_combination_makes():
     # red + green - blue decodes to yellow, which no training value had
     assert delta_e(np.array([[255, 255, 0]]), found.colours).min() < 1
     assert found.novel_valid.tolist() == found.novel.tolist()
+
+
+def test_walk_until_stops_where_the_reader_first_sees_the_target():
+    model = ColourBlockModel()
+    code = torch.tensor([-1.0, -1.0, -1.0, 0.3])  # black image; the last dim is another block
+
+    def redness(images):  # 1 once the red channel passes mid-grey
+        return (images[:, 0].mean((1, 2)) > 0).long()
+
+    path, steps = walk_until(model, redness, code, slice(0, 3), torch.tensor([1.0, 0, 0]), 1, step=0.3)
+    assert steps == 4 and len(path) == 5  # -1 + 4 * 0.3 = 0.2 > 0: first red at step 4
+    assert torch.allclose(path[:, 3], torch.tensor(0.3))  # the other block never moves
+    _, never = walk_until(model, redness, code, slice(0, 3), torch.tensor([0, 1.0, 0]), 1, step=0.3)
+    assert never is None
