@@ -52,10 +52,11 @@ def explore(
     if mode == "swap":  # row: base, donor, then the base with each block swapped in from the donor
         donors = rng.choice(len(images), size=len(picks))
         record["donors"] = donors.tolist()
+        record["columns"] = ["base", "donor", *schema.names]
         for i, j in zip(picks, donors, strict=True):
             swapped = torch.stack([swap(codes[i], codes[j], b) for b in model.blocks])
             rows.append(torch.cat([to_float(images[[i, j]]), decode(model, swapped)]))
-            labels.append("base|donor|" + ",".join(schema.names))
+            labels.append("swap")  # columns: base, donor, then one per block (record["columns"])
     elif mode in ("interpolate", "random"):
         partners = rng.choice(len(images), size=len(picks))
         record["partners"] = partners.tolist()
