@@ -31,7 +31,7 @@ import torch
 from benchmarks.common import RESULTS, environment, summary, write_results
 from deae_aug.data.build import build_dataset, build_splits
 from deae_aug.data.dataset import load_images
-from deae_aug.data.fonts import COLORS, FontsRenderer
+from deae_aug.data.fonts import COLORS, FontsRenderer, format_color
 from deae_aug.evaluate.controllability import (
     block_disentanglement,
     block_pair_mse,
@@ -87,8 +87,8 @@ def unseen_colour_pairs(large, n: int, seed: int) -> tuple[torch.Tensor, torch.T
         images = []
         for i, r in enumerate(rows):
             d = large.describe(int(r))
-            hexes = ["#" + "".join(f"{int(v):02x}" for v in c) for c in (fg[side, i], bg[side, i])]
-            images.append(renderer.render(d["letter"], d["size"], hexes[0], hexes[1], d["font"]))
+            fg_hex, bg_hex = format_color(fg[side, i]), format_color(bg[side, i])
+            images.append(renderer.render(d["letter"], d["size"], fg_hex, bg_hex, d["font"]))
         batches.append(torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).contiguous())
     return batches[0], batches[1]
 

@@ -60,6 +60,11 @@ def parse_color(value: str) -> tuple[int, int, int]:
     raise UserError(f"unknown colour {value!r}; use a palette name {sorted(COLORS)} or '#rrggbb'")
 
 
+def format_color(rgb) -> str:
+    """'#rrggbb' of an RGB triple (0-255): the form ``parse_color`` reads back."""
+    return "#" + "".join(f"{int(round(float(v))):02x}" for v in rgb)
+
+
 class FontsRenderer:
     """Renders (letter, size, font colour, background colour, font) tuples at one resolution."""
 

@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 
 from deae_aug.data.dataset import to_float
-from deae_aug.data.fonts import parse_color
+from deae_aug.data.fonts import format_color, parse_color
 from deae_aug.data.schema import AttributeSchema
 from deae_aug.errors import UserError
 from deae_aug.explore.directions import block_scale, unit_directions, value_centres
@@ -155,6 +155,6 @@ def _discover(
     record = {
         "candidates": 4 * count,
         "novel": len(found.novel),
-        "colours": ["#" + "".join(f"{int(c):02x}" for c in found.colours[i]) for i in shown],
+        "colours": [format_color(found.colours[i]) for i in shown],
     }
     return _grid(rows, [f"new {schema.names[k]}"] * len(rows)), record

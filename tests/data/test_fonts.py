@@ -2,7 +2,15 @@ import numpy as np
 import pytest
 
 from deae_aug.data.font_catalog import font_catalog, survey_fonts
-from deae_aug.data.fonts import COLORS, ILAB_COLORS, V2_FONT_COLORS, FontsDataset, FontsRenderer, parse_color
+from deae_aug.data.fonts import (
+    COLORS,
+    ILAB_COLORS,
+    V2_FONT_COLORS,
+    FontsDataset,
+    FontsRenderer,
+    format_color,
+    parse_color,
+)
 from deae_aug.errors import UserError
 
 
@@ -36,6 +44,11 @@ def test_palette_values_are_the_ilab_ones():
         (255, 20, 147),
     }
     assert parse_color("#0a0B0c") == (10, 11, 12)
+    assert format_color((10, 11, 12)) == "#0a0b0c" and parse_color(format_color((0, 127.6, 255))) == (
+        0,
+        128,
+        255,
+    )
     with pytest.raises(UserError, match="unknown colour 'mauve'"):
         parse_color("mauve")
 
