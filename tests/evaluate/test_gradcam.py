@@ -49,6 +49,9 @@ def test_glyph_focus_known_answers():
     ratio = glyph_focus(maps, mask)
     assert ratio[0] == pytest.approx(1.0) and ratio[1] == pytest.approx(0.25)
     assert np.isnan(ratio[2])  # no positive attribution: undefined, not 0
+    maps[0] = 0.0
+    maps[0, 2, 5] = 1.0  # attribution one pixel below the glyph
+    assert glyph_focus(maps, mask)[0] == 0.0 and glyph_focus(maps, mask, dilate=1)[0] == 1.0
 
 
 def test_gradcam_on_resnet18_at_64px_uses_layer2_and_keeps_the_model_intact():
