@@ -25,6 +25,7 @@ from deae_aug.data.build import build_splits
 from deae_aug.data.dataset import load_images
 from deae_aug.debias.report import conflicting_mask
 from deae_aug.evaluate.gradcam import glyph_focus, gradcam_layer, gradcam_maps, overlay
+from deae_aug.io import save_png
 from deae_aug.recipes import load_recipe
 from deae_aug.viz import image_grid
 
@@ -63,7 +64,8 @@ def main() -> None:
         masks = np.stack([test.mask(i) for i in range(len(test))])
         conflicting = conflicting_mask(recipe, test.factors, test.schema)
         layer = gradcam_layer(test.resolution)
-        shown = np.flatnonzero(conflicting)[: args.columns]
+        rows = np.flatnonzero(conflicting)  # one bias-conflicting image per letter for the figure
+        shown = rows[np.unique(labels[rows].numpy(), return_index=True)[1]][: args.columns]
         tiles = [images[i].permute(1, 2, 0).numpy() for i in shown]
         for name in MODELS:
             model = resnet18(num_classes=len(test.schema[recipe.split.label].values))
@@ -78,14 +80,14 @@ def main() -> None:
                 tiles += [overlay(images[i].permute(1, 2, 0).numpy(), maps[i].numpy()) for i in shown]
         if seed == 0:
             grid = image_grid(tiles, len(shown), ["D_T image", *MODELS.values()], scale=3)
-            grid.save(RESULTS / "gradcam.png")
+            save_png(RESULTS / "gradcam.png", grid)
     glyph_area = float((masks > 0.5).mean())
     near_area = float(np.nanmean(glyph_focus(torch.ones(masks.shape), masks, dilate=DILATE)))
     payload = {
         "benchmark": "gradcam",
         "setting": args.setting,
         "seeds": list(range(args.seeds)),
-        "resolution": 32,
+        "resolution": test.resolution,
         "layer": layer,
         "method": "captum LayerGradCam, relu_attributions=True, bilinear upsampling, target = true letter",
         "glyph_area_share": glyph_area,
