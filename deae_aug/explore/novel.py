@@ -59,7 +59,8 @@ def candidate_blocks(centres: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     out = []
     for i in range(n):
-        a, b, c = rng.permutation(len(centres))[:3].tolist() + [None] * (3 - min(3, len(centres)))
+        order = rng.permutation(len(centres))
+        a, b, c = order[0], order[1], (order[2] if len(order) > 2 else None)
         if i % 2 == 0 or c is None:
             t = rng.uniform(1.3, 2.0) if rng.random() < 0.5 else rng.uniform(-1.0, -0.3)
             out.append(centres[a] + t * (centres[b] - centres[a]))  # past b, or back beyond a
