@@ -77,9 +77,16 @@ def block_pair_mse(
     """Mean squared difference of two images' codes on ``blocks``, each dimension divided by its
     standard deviation over ``reference`` (training) codes, so models with differently scaled
     latents compare. For pairs that differ only in colours, 0 means the colour change leaked into
-    none of those blocks; about 2 means the blocks are as different as two random images."""
-    scale = reference.std(0).clamp_min(1e-8)
+    none of those blocks; about 2 means the blocks are as different as two random images.
+
+    Collapsed dimensions (spread below 1e-4 of the latent's largest) carry nothing and are
+    skipped; NaN when every dimension of the blocks collapsed (a beta-VAE that ignores its input).
+    """
+    scale = reference.std(0)
     dims = torch.cat([torch.arange(b.start, b.stop) for b in blocks])
+    dims = dims[scale[dims] > 1e-4 * scale.max()]
+    if len(dims) == 0:
+        return float("nan")
     diff = (codes_a[:, dims] - codes_b[:, dims]) / scale[dims]
     return float(diff.pow(2).mean())
 

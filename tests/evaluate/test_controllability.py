@@ -1,3 +1,5 @@
+import math
+
 import numpy as np
 import torch
 
@@ -52,5 +54,9 @@ def test_block_pair_mse_is_scale_free_and_ignores_other_blocks():
     assert block_pair_mse(a, b, [slice(4, 6)], reference) > 10
     random_pairs = block_pair_mse(reference[:250], reference[250:], [slice(0, 4)], reference)
     assert 1.5 < random_pairs < 2.5  # two independent draws: 2 in std units
+    collapsed = reference.clone()
+    collapsed[:, :2] = 0.5  # a dead block: no spread in training, nothing to compare
+    assert math.isnan(block_pair_mse(a, b, [slice(0, 2)], collapsed))
+    assert block_pair_mse(a, b, [slice(0, 4)], collapsed) == 0.0
     scaled = block_pair_mse(a * 100, b * 100, [slice(4, 6)], reference * 100)
     assert abs(scaled - block_pair_mse(a, b, [slice(4, 6)], reference)) < 1e-4
