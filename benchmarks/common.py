@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import platform
 import statistics
 import time
@@ -34,9 +35,12 @@ def environment() -> dict:
 
 
 def summary(values: list[float]) -> dict:
+    """Mean, std and the values; undefined values (NaN) become null and are left out of both."""
+    values = [None if v is None or math.isnan(v) else v for v in values]
+    finite = [v for v in values if v is not None]
     return {
-        "mean": statistics.fmean(values),
-        "std": statistics.stdev(values) if len(values) > 1 else 0.0,
+        "mean": statistics.fmean(finite) if finite else None,
+        "std": statistics.stdev(finite) if len(finite) > 1 else (0.0 if finite else None),
         "values": values,
     }
 

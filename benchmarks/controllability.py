@@ -147,6 +147,10 @@ def evaluate(model, args, large, full, oracle, seed: int) -> dict:
     }
 
 
+def _cell(stats: dict) -> str:
+    return "n/a (collapsed)" if stats["mean"] is None else f"{stats['mean']:.3f} ± {stats['std']:.3f}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--recipe", default="recipes/fonts_small.yaml")
@@ -207,7 +211,7 @@ def main() -> None:
     ]
     for v, s in summaries.items():
         cells = [s[k] for k in keys] + [s["disentanglement"]]
-        lines.append(f"| {v} | " + " | ".join(f"{c['mean']:.3f} ± {c['std']:.3f}" for c in cells) + " |")
+        lines.append(f"| {v} | " + " | ".join(_cell(c) for c in cells) + " |")
     lines += ["", f"Wall time: {payload['wall_seconds'] / 60:.1f} min."]
     write_results("controllability", payload, "\n".join(lines) + "\n")
 

@@ -22,7 +22,6 @@ Usage: python -m benchmarks.table2_debias [--seeds 3] [--steps 150] [--settings 
 from __future__ import annotations
 
 import argparse
-import math
 import time
 from pathlib import Path
 
@@ -156,7 +155,7 @@ def main() -> None:
 
 def markdown(payload: dict) -> str:
     def cell(stats: dict) -> str:
-        return "n/a" if math.isnan(stats["mean"]) else f"{stats['mean'] * 100:.1f} ± {stats['std'] * 100:.1f}"
+        return "n/a" if stats["mean"] is None else f"{stats['mean'] * 100:.1f} ± {stats['std'] * 100:.1f}"
 
     lines = [
         f"# Table 2: debiasing (fonts_bias, 32 px, {len(payload['seeds'])} seeds, "
