@@ -13,6 +13,8 @@ import torch
 
 import deae_aug
 from deae_aug.io import atomic_write_text
+from deae_aug.recipes import load_recipe
+from deae_aug.training.trainer import train
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -43,6 +45,20 @@ def summary(values: list[float]) -> dict:
         "std": statistics.stdev(finite) if len(finite) > 1 else (0.0 if finite else None),
         "values": values,
     }
+
+
+def train_on_large(recipe: str, runs: str | Path, variant: str, seed: int, steps: int) -> tuple:
+    """(model, seconds) of one variant and seed trained on the recipe's D_L: trained, resumed or
+    reused from ``runs/seed<seed>/<variant>``. DEAE fine-tunes the same seed's GSL-AE (the
+    reference's warm start), so train that first."""
+    run = Path(runs) / f"seed{seed}" / variant
+    overrides = [f"seed={seed}", f"model.variant={variant}", f"train.steps={steps}", "train.split=large",
+                 "train.sample_every=100000"]  # fmt: skip
+    if variant == "deae":
+        overrides += [f"train.init_from={Path(runs) / f'seed{seed}' / 'gsl'}", "train.loss.reg_start=0"]
+    tick = time.perf_counter()
+    model = train(load_recipe(recipe, overrides), run, device="cpu", resume=run.exists(), progress=True)
+    return model.eval(), time.perf_counter() - tick
 
 
 def write_results(name: str, payload: dict, table: str) -> Path:

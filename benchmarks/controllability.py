@@ -23,12 +23,11 @@ from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 
-from benchmarks.common import RESULTS, environment, summary, write_results
+from benchmarks.common import RESULTS, environment, summary, train_on_large, write_results
 from deae_aug.data.build import build_dataset, build_splits
 from deae_aug.data.dataset import load_images
 from deae_aug.data.fonts import COLORS, FontsRenderer, format_color
@@ -48,22 +47,8 @@ from deae_aug.explore.novel import delta_e, mine_novel_colours
 from deae_aug.io import save_png
 from deae_aug.recipes import load_recipe
 from deae_aug.training.samples import to_uint8
-from deae_aug.training.trainer import train
 
 VARIANTS = ("gae", "betavae", "gsl", "deae")
-
-
-def trained(args: argparse.Namespace, variant: str, seed: int):
-    """The variant's model for this seed: trained, resumed or reused (train_quality's folders)."""
-    run = Path(args.runs) / f"seed{seed}" / variant
-    steps = args.deae_steps if variant == "deae" else args.steps
-    overrides = [f"seed={seed}", f"model.variant={variant}", f"train.steps={steps}", "train.split=large",
-                 "train.sample_every=100000"]  # fmt: skip
-    if variant == "deae":
-        overrides += [f"train.init_from={Path(args.runs) / f'seed{seed}' / 'gsl'}", "train.loss.reg_start=0"]
-    tick = time.perf_counter()
-    model = train(load_recipe(args.recipe, overrides), run, device="cpu", resume=run.exists(), progress=True)
-    return model.eval(), time.perf_counter() - tick
 
 
 def unseen_colours(n: int, rng: np.random.Generator, min_delta_e: float = 10.0) -> np.ndarray:
@@ -169,7 +154,8 @@ def main() -> None:
     rows: dict[str, list[dict]] = {v: [] for v in VARIANTS}
     for seed in range(args.seeds):
         for variant in VARIANTS:
-            model, seconds = trained(args, variant, seed)
+            steps = args.deae_steps if variant == "deae" else args.steps
+            model, seconds = train_on_large(args.recipe, args.runs, variant, seed, steps)
             row = evaluate(model, args, large, full, oracle, seed) | {"train_seconds": seconds}
             rows[variant].append(row)
             print(variant, seed, {k: v for k, v in row.items() if k != "probe_accuracy"}, flush=True)

@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import RESULTS, environment, summary, write_results
+from benchmarks.common import RESULTS, environment, summary, train_on_large, write_results
 from deae_aug.data.build import build_dataset, build_splits
 from deae_aug.data.dataset import load_images
 from deae_aug.evaluate.oracle import oracle_for
@@ -24,7 +23,6 @@ from deae_aug.evaluate.quality import reconstruction_l1, swap_accuracy, swap_pai
 from deae_aug.explore.figures import explore
 from deae_aug.io import save_png
 from deae_aug.recipes import load_recipe
-from deae_aug.training.trainer import train
 
 COLOUR_GOAL = ("letter", "size", "font_color", "bg_color")
 
@@ -61,23 +59,7 @@ def main() -> None:
     results: dict[str, list] = {"gsl": [], "deae": []}
     for seed in seeds:
         for variant, steps in (("gsl", args.gsl_steps), ("deae", args.deae_steps)):
-            run = Path(args.runs) / f"seed{seed}" / variant
-            overrides = [
-                f"seed={seed}",
-                f"model.variant={variant}",
-                f"train.steps={steps}",
-                "train.split=large",
-                "train.sample_every=100000",
-            ]
-            if variant == "deae":
-                overrides += [
-                    f"train.init_from={Path(args.runs) / f'seed{seed}' / 'gsl'}",
-                    "train.loss.reg_start=0",
-                ]
-            recipe = load_recipe(args.recipe, overrides)
-            tick = time.perf_counter()
-            model = train(recipe, run, device="cpu", resume=run.exists(), progress=True)
-            seconds = time.perf_counter() - tick
+            model, seconds = train_on_large(args.recipe, args.runs, variant, seed, steps)
             cpu = seconds + (results["gsl"][-1]["train_seconds"] if variant == "deae" else 0.0)
             row = {
                 "seed": seed,
