@@ -37,6 +37,7 @@ from deae_aug.evaluate.controllability import (
     colour_monotonic,
     preservation_rate,
     probe_matrix,
+    region_colour,
 )
 from deae_aug.evaluate.oracle import oracle_for
 from deae_aug.evaluate.quality import swap_pairs
@@ -89,7 +90,7 @@ def monotonic_share(model, large, k: int, region: str, pairs: int, seed: int) ->
         glyph = large.mask(int(a)) > 0.5
         mask = glyph if region == "glyph" else ~glyph
         path = to_uint8(decode(model, interpolation_path(za, zb, model.blocks[k], 7)))
-        hits.append(colour_monotonic(np.median(path[:, mask].astype(np.float32), axis=1)))
+        hits.append(colour_monotonic(region_colour(path, mask)))
     return float(np.mean(hits))
 
 
