@@ -218,10 +218,25 @@ def debias_command(
 @click.option("--n", "count", default=4, show_default=True, help="Source images.")
 @click.option("--steps", default=8, show_default=True, help="Steps per interpolation or direction.")
 @click.option("--seed", default=0, show_default=True)
+@click.option(
+    "--udv-fit",
+    type=click.Choice(["labels", "oracle"]),
+    default="labels",
+    show_default=True,
+    help="udv: fit the SVM on labelled training codes, or on oracle-scored interpolated codes "
+    "(top and bottom 2%, as in the paper; trains the attribute oracle on first use).",
+)
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Output folder [RUN/explore].")
 @user_errors
 def explore_command(
-    run: Path, mode: str, attribute: str | None, count: int, steps: int, seed: int, out: Path | None
+    run: Path,
+    mode: str,
+    attribute: str | None,
+    count: int,
+    steps: int,
+    seed: int,
+    udv_fit: str,
+    out: Path | None,
 ) -> None:
     """Draw swap, interpolation, random, unit-direction, value-centre or new-colour grids from a run."""
     import json
@@ -234,14 +249,21 @@ def explore_command(
     from deae_aug.training.trainer import load_model, training_split
 
     model, meta = load_model(run)
-    dataset = training_split(recipe_from_dict(meta["recipe"]))
+    recipe = recipe_from_dict(meta["recipe"])
+    dataset = training_split(recipe)
     if attribute is not None and attribute not in dataset.schema.names:
         raise RecipeError(f"--attribute {attribute!r} is not one of {list(dataset.schema.names)}")
     if mode in ("udv", "centre", "discover") and attribute is None:
         raise UserError(f"--mode {mode} needs --attribute (one of {list(dataset.schema.names)})")
+    oracle = None
+    if mode == "udv" and udv_fit == "oracle":
+        from deae_aug.data.build import build_dataset
+        from deae_aug.evaluate.oracle import oracle_for
+
+        oracle = oracle_for(build_dataset(recipe.data, recipe.source))[0]
     images = load_images(dataset)
     grid, record = explore(
-        mode, model, dataset.schema, images, dataset.factors, attribute, count, steps, seed
+        mode, model, dataset.schema, images, dataset.factors, attribute, count, steps, seed, oracle
     )
     out = out or run / "explore"
     name = f"{mode}-{attribute or 'all'}-seed{seed}"

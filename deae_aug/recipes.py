@@ -102,6 +102,9 @@ class LossSection:
     # Image L1 weights each pixel by 1 + foreground * |pixel - the image's median colour|, so
     # small glyphs on a plain background are learned early; 0 is the reference's plain L1.
     foreground: float = _bounded(0.0, ge=0.0)
+    # Partner k's block k must equal the centre's block k (they share attribute k): the swap
+    # loss's requirement stated on the code itself, one L1 per block instead of one decode.
+    latent: float = _bounded(0.0, ge=0.0)
     # L_reg is off for this fraction of train.steps: DEAE first trains as GSL-AE (the reference
     # warm-started from a trained GSL-AE; from scratch the encoder collapses to one code).
     # None: 0.5, or 0 with train.init_from.
@@ -114,6 +117,9 @@ class TrainSection:
     steps: int = _bounded(1000, ge=1)
     groups_per_step: int = _bounded(8, ge=1)
     lr: float = _bounded(5e-4, ge=0.0)
+    # cosine: lr falls from train.lr to 5% of it over train.steps (a function of the step, so a
+    # resumed run follows the same curve); constant: the reference's fixed lr
+    lr_schedule: Literal["constant", "cosine"] = "constant"
     betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
     sampler: Literal["strict", "relaxed"] = "strict"
     loss: LossSection = field(default_factory=LossSection)

@@ -83,6 +83,14 @@ class AttributeOracle(nn.Module):
             out.append(torch.stack([lg.argmax(1) for lg in logits], 1).cpu())
         return torch.cat(out) if out else torch.empty(0, len(self.schema), dtype=torch.int64)
 
+    @torch.no_grad()
+    def probabilities(self, images: torch.Tensor, k: int, batch_size: int = 512) -> torch.Tensor:
+        """(N, n_values) softmax of attribute ``k`` for float images in [-1, 1]."""
+        self.eval()
+        device = next(self.parameters()).device
+        chunks = [self(c.to(device, torch.float32))[k].softmax(1).cpu() for c in images.split(batch_size)]
+        return torch.cat(chunks)
+
 
 def dataset_key(dataset: AttributeDataset) -> str:
     """Identity of a dataset for the cache: its class, resolution and attribute values."""

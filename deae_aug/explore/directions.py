@@ -44,6 +44,26 @@ def unit_directions(block_codes: np.ndarray, values: np.ndarray, n_values: int, 
     return out
 
 
+def scored_unit_directions(
+    block_codes: np.ndarray, probabilities: np.ndarray, quantile: float = 0.02, seed: int = 0
+) -> np.ndarray:
+    """(n_values, d) UDVs fitted, as in the paper, on codes the oracle has scored: for value v,
+    the ``quantile`` of codes it reads as most likely v against the ``quantile`` least likely.
+
+    Unlike labelled training codes, interpolated codes fill the space between values, so the
+    SVM sees where the decoder itself stops drawing v.
+    """
+    if not 0 < quantile <= 0.5:
+        raise UserError(f"quantile must be in (0, 0.5], got {quantile}")
+    m = max(2, round(quantile * len(block_codes)))
+    out = np.zeros((probabilities.shape[1], block_codes.shape[1]), dtype=np.float32)
+    for v in range(probabilities.shape[1]):
+        order = np.argsort(probabilities[:, v])
+        rows = np.concatenate([order[-m:], order[:m]])
+        out[v] = unit_direction(block_codes[rows], np.arange(2 * m) < m, seed)
+    return out
+
+
 def value_centres(
     block_codes: np.ndarray, values: np.ndarray, n_values: int, method: str = "mean", seed: int = 0
 ) -> np.ndarray:

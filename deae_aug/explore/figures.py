@@ -14,8 +14,8 @@ from deae_aug.data.dataset import to_float
 from deae_aug.data.fonts import format_color, parse_color
 from deae_aug.data.schema import AttributeSchema
 from deae_aug.errors import UserError
-from deae_aug.explore.directions import block_scale, unit_directions, value_centres
-from deae_aug.explore.latent import decode, encode, interpolation_path, swap
+from deae_aug.explore.directions import block_scale, scored_unit_directions, unit_directions, value_centres
+from deae_aug.explore.latent import decode, encode, interpolation_path, scored_interpolations, swap
 from deae_aug.explore.novel import mine_novel_colours
 from deae_aug.models.autoencoder import Autoencoder
 from deae_aug.training.samples import to_uint8
@@ -42,7 +42,10 @@ def explore(
     n: int = 4,
     steps: int = 8,
     seed: int = 0,
+    oracle: torch.nn.Module | None = None,
 ) -> tuple[Image.Image, dict]:
+    """``oracle``: mode ``udv`` fits its directions on oracle-scored interpolated codes (paper
+    2.3) instead of on the labelled training codes."""
     rng = np.random.default_rng(seed)
     k = schema.position(attribute) if attribute else None
     codes = encode(model, images)
@@ -88,9 +91,14 @@ def explore(
         n_values = len(schema.attributes[k].values)
         present = np.unique(values)
         if mode == "udv":  # row per value: one image stepped along that value's unit direction
-            udv, scale = unit_directions(sub, values, n_values, seed), block_scale(sub, values)
+            if oracle is None:
+                udv = unit_directions(sub, values, n_values, seed)
+            else:
+                scored, probs = scored_interpolations(model, oracle, codes, k, seed=seed)
+                udv = scored_unit_directions(scored.numpy(), probs.numpy(), seed=seed)
+            scale = block_scale(sub, values)
             t = np.linspace(0, 2 * scale, steps)
-            record["scale"] = scale
+            record |= {"scale": scale, "fit": "labels" if oracle is None else "oracle-scored interpolations"}
             for v in present:
                 path = codes[picks[0]].repeat(steps, 1)
                 path[:, block] += torch.from_numpy(t[:, None] * udv[v]).float()

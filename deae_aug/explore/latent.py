@@ -58,6 +58,23 @@ def interpolation_path(base: torch.Tensor, target: torch.Tensor, block: slice, s
 
 
 @torch.no_grad()
+def scored_interpolations(
+    model: Autoencoder,
+    oracle: torch.nn.Module,
+    codes: torch.Tensor,
+    k: int,
+    samples: int = 2000,
+    seed: int = 0,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Block-k codes interpolated between random pairs of ``codes`` (t ~ U(0, 1)), and the
+    oracle's (samples, n_values) probabilities for attribute k on their decodes."""
+    g = torch.Generator().manual_seed(seed)
+    i, j = torch.randint(len(codes), (2, samples), generator=g)
+    moved = interpolate(codes[i], codes[j], model.blocks[k], torch.rand(samples, generator=g))
+    return moved[:, model.blocks[k]], oracle.probabilities(decode(model, moved), k)
+
+
+@torch.no_grad()
 def walk_until(
     model: Autoencoder,
     read: Callable[[torch.Tensor], torch.Tensor],

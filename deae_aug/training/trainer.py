@@ -28,7 +28,7 @@ from deae_aug.data.sampler import GroupSampler
 from deae_aug.errors import UserError
 from deae_aug.io import atomic_write_text, save_png
 from deae_aug.models.autoencoder import Autoencoder, ModelConfig
-from deae_aug.recipes import Recipe
+from deae_aug.recipes import Recipe, TrainSection
 from deae_aug.training.checkpoint import (
     describe_mismatch,
     latest_checkpoint,
@@ -99,6 +99,7 @@ def loss_config(recipe: Recipe, dataset: AttributeDataset) -> LossConfig:
         reg_t=loss.reg_t,
         reg_draws=loss.reg_draws,
         foreground=loss.foreground,
+        latent=loss.latent,
     )
 
 
@@ -115,6 +116,14 @@ def check_compatible(
     diffs = describe_mismatch(saved, current)
     if diffs:
         raise UserError(f"{what} does not match the recipe: " + "; ".join(diffs[:3]))
+
+
+def learning_rate(t: TrainSection, step: int) -> float:
+    """The lr of ``step``: constant, or cosine from ``t.lr`` down to 5% of it at ``t.steps``."""
+    if t.lr_schedule == "constant":
+        return t.lr
+    progress = min(step / max(t.steps, 1), 1.0)
+    return t.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
 def load_model(run: str | Path, device: str | torch.device = "cpu") -> tuple[Autoencoder, dict]:
@@ -217,6 +226,8 @@ def train(
                 )
             optimizer.zero_grad(set_to_none=True)
             total.backward()
+            for group in optimizer.param_groups:
+                group["lr"] = learning_rate(t, step)
             optimizer.step()
             step += 1
             bar.update()

@@ -2,7 +2,14 @@ import numpy as np
 import pytest
 
 from deae_aug.errors import UserError
-from deae_aug.explore.directions import block_scale, combine, unit_direction, unit_directions, value_centres
+from deae_aug.explore.directions import (
+    block_scale,
+    combine,
+    scored_unit_directions,
+    unit_direction,
+    unit_directions,
+    value_centres,
+)
 
 
 def clusters(rng, centres, n=40, noise=0.1):
@@ -46,3 +53,15 @@ def test_combine_and_scale(rng):
         combine(d, {0: 1.0, 1: 0.0, 2: 0.0} | {0: 0.0})
     codes, values = clusters(rng, [np.array([0.0, 0]), np.array([3.0, 4])], noise=0.0)
     assert np.isclose(block_scale(codes, values), 5.0)
+
+
+def test_scored_directions_follow_the_scores_not_the_bulk(rng):
+    codes = rng.uniform(-1, 1, size=(2000, 2)).astype(np.float32)
+    w = np.array([0.6, 0.8])
+    p1 = 1 / (1 + np.exp(-5 * codes @ w))
+    probabilities = np.stack([1 - p1, p1], 1)
+    udv = scored_unit_directions(codes, probabilities, quantile=0.02)
+    assert udv.shape == (2, 2) and np.allclose(np.linalg.norm(udv, axis=1), 1, atol=1e-5)
+    assert udv[1] @ w > 0.95 and udv[0] @ w < -0.95
+    with pytest.raises(UserError, match="quantile"):
+        scored_unit_directions(codes, probabilities, quantile=0.0)

@@ -2,14 +2,17 @@ import json
 
 import numpy as np
 import pytest
+import torch
 from click.testing import CliRunner
 from PIL import Image
 
 from deae_aug.cli import main
+from deae_aug.data.dataset import load_images
 from deae_aug.data.fonts import parse_color
+from deae_aug.explore.figures import explore
 from deae_aug.explore.novel import delta_e
 from deae_aug.recipes import recipe_from_dict
-from deae_aug.training.trainer import train
+from deae_aug.training.trainer import load_model, train, training_split
 from tests.augment.test_transform import RECIPE
 
 
@@ -64,3 +67,26 @@ def test_discover_refuses_attributes_that_are_not_colours(run, tmp_path):
     args += ["--out", str(tmp_path)]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 2 and "needs a colour attribute; 'letter'" in result.output
+
+
+class RednessOracle(torch.nn.Module):
+    """Reads value 0 of an attribute where the image is not red, the other values where it is."""
+
+    def __init__(self, n_values: int) -> None:
+        super().__init__()
+        self.n_values = n_values
+
+    def probabilities(self, images, k):
+        red = torch.sigmoid(8 * (images[:, 0] - images[:, 1:].mean(1)).mean((1, 2)))
+        return torch.stack([1 - red] + [red / (self.n_values - 1)] * (self.n_values - 1), 1)
+
+
+def test_udv_can_be_fitted_on_oracle_scored_interpolations(run):
+    model, meta = load_model(run)
+    dataset = training_split(recipe_from_dict(meta["recipe"]))
+    args = ("udv", model, dataset.schema, load_images(dataset), dataset.factors, "bg_color", 2, 4, 0)
+    assert dataset.schema.names[3] == "bg_color"
+    labelled = explore(*args)[1]
+    grid, scored = explore(*args, oracle=RednessOracle(len(dataset.schema.attributes[3].values)))
+    assert labelled["fit"] == "labels" and scored["fit"] == "oracle-scored interpolations"
+    assert grid.width > 0 and scored["scale"] == labelled["scale"]

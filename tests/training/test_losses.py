@@ -108,3 +108,22 @@ def test_foreground_weighting_counts_glyph_errors_above_background_errors():
     assert weighted_glyph > 2 * weighted_bg
     # weights are normalised to mean 1: a uniform error costs the same as plain L1
     assert torch.allclose(image_l1(target + 0.5, target, 4.0), torch.tensor(0.5))
+
+
+def test_latent_agreement_is_zero_for_disentangled_blocks_and_counts_only_shared_blocks():
+    x = strict_groups()
+    cfg = LossConfig(swap=1.0, reg=0.0, latent=1.0)
+    assert group_losses(OracleModel(3), x, cfg)["latent"].item() == 0
+
+    class Mixed(OracleModel):
+        def encode_stats(self, x):
+            return x[:, 0, 0, : self.k_count][:, [1, 0, 2]], None  # letter and size blocks exchanged
+
+    mixed = group_losses(Mixed(3), x, cfg)["latent"]
+    assert mixed.item() > 0.05
+    # only the shared block of each partner is compared: a change to unshared blocks costs nothing
+    y = x.clone()
+    y[:, 1, 0, 0, 1:3] += 7.0  # partner 0 shares block 0 only
+    terms = group_losses(OracleModel(3), y, cfg)
+    assert terms["latent"].item() == 0
+    assert "latent" not in group_losses(OracleModel(3), x, LossConfig(reg=0.0))  # off by default

@@ -9,9 +9,16 @@ import yaml
 from safetensors.torch import load_file
 
 from deae_aug.errors import UserError
-from deae_aug.recipes import recipe_from_dict
+from deae_aug.recipes import TrainSection, recipe_from_dict
 from deae_aug.training import losses as losses_module
-from deae_aug.training.trainer import TrainingError, load_model, loss_config, train, training_split
+from deae_aug.training.trainer import (
+    TrainingError,
+    learning_rate,
+    load_model,
+    loss_config,
+    train,
+    training_split,
+)
 
 TINY = {
     "name": "tiny",
@@ -156,3 +163,12 @@ def test_recipe_loss_keys_reach_the_loss(tmp_path):
     recipe = tiny(loss={"foreground": 1.5, "reg": 0.3, "reg_attributes": ["size"]})
     cfg = loss_config(recipe, training_split(recipe))
     assert (cfg.foreground, cfg.reg, list(cfg.reg_attributes)) == (1.5, 0.3, [1])
+
+
+def test_cosine_schedule_falls_from_lr_to_five_percent_and_constant_stays():
+    t = TrainSection(steps=100, lr=0.01, lr_schedule="cosine")
+    rates = [learning_rate(t, s) for s in range(101)]
+    assert rates[0] == pytest.approx(0.01) and rates[100] == pytest.approx(0.0005)
+    assert rates[50] == pytest.approx(0.01 * (0.05 + 0.95 * 0.5))
+    assert all(a >= b for a, b in zip(rates, rates[1:], strict=False))
+    assert learning_rate(TrainSection(steps=100, lr=0.01), 70) == 0.01
