@@ -7,6 +7,7 @@ import math
 import platform
 import statistics
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
@@ -47,13 +48,15 @@ def summary(values: list[float]) -> dict:
     }
 
 
-def train_on_large(recipe: str, runs: str | Path, variant: str, seed: int, steps: int) -> tuple:
+def train_on_large(
+    recipe: str, runs: str | Path, variant: str, seed: int, steps: int, extra: Sequence[str] = ()
+) -> tuple:
     """(model, seconds) of one variant and seed trained on the recipe's D_L: trained, resumed or
     reused from ``runs/seed<seed>/<variant>``. DEAE fine-tunes the same seed's GSL-AE (the
-    reference's warm start), so train that first."""
+    reference's warm start), so train that first. ``extra``: more recipe overrides."""
     run = Path(runs) / f"seed{seed}" / variant
     overrides = [f"seed={seed}", f"model.variant={variant}", f"train.steps={steps}", "train.split=large",
-                 "train.sample_every=100000"]  # fmt: skip
+                 "train.sample_every=100000", *extra]  # fmt: skip
     if variant == "deae":
         overrides += [f"train.init_from={Path(runs) / f'seed{seed}' / 'gsl'}", "train.loss.reg_start=0"]
     tick = time.perf_counter()

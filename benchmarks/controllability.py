@@ -143,6 +143,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--steps", type=int, default=3000, help="GAE, beta-VAE and GSL-AE steps")
     parser.add_argument("--deae-steps", type=int, default=1200, help="DEAE fine-tuning steps from GSL-AE")
+    parser.add_argument("--set", action="append", default=[], help="recipe override, e.g. train.lr=1e-3")
     parser.add_argument("--runs", default="runs/benchmarks/train_quality")
     parser.add_argument("--pairs", type=int, default=200)
     parser.add_argument("--paths", type=int, default=60, help="interpolation paths per colour attribute")
@@ -156,7 +157,7 @@ def main() -> None:
     for seed in range(args.seeds):
         for variant in VARIANTS:
             steps = args.deae_steps if variant == "deae" else args.steps
-            model, seconds = train_on_large(args.recipe, args.runs, variant, seed, steps)
+            model, seconds = train_on_large(args.recipe, args.runs, variant, seed, steps, args.set)
             row = evaluate(model, args, large, full, oracle, seed) | {"train_seconds": seconds}
             rows[variant].append(row)
             print(variant, seed, {k: v for k, v in row.items() if k != "probe_accuracy"}, flush=True)
@@ -175,6 +176,7 @@ def main() -> None:
     payload = {
         "benchmark": "controllability",
         "recipe": args.recipe,
+        "overrides": args.set,
         "seeds": list(range(args.seeds)),
         "steps": args.steps,
         "deae_steps": args.deae_steps,

@@ -20,6 +20,19 @@ def reconstruction_l1(
     return float((decode(model, encode(model, images)) - images).abs().mean())
 
 
+@torch.no_grad()
+def reconstruction_accuracy(
+    model: Autoencoder, oracle: AttributeOracle, dataset: AttributeDataset, limit: int = 1000, seed: int = 0
+) -> dict[str, float]:
+    """Per attribute, how often the oracle reads the true value from a reconstruction: the
+    ceiling for any swap of that attribute."""
+    rows = np.random.default_rng(seed).permutation(len(dataset))[:limit]
+    sub = dataset.select(rows)
+    read = oracle.predict(decode(model, encode(model, load_images(sub))))
+    hit = (read == torch.from_numpy(sub.factors)).float().mean(0)
+    return {name: round(float(h), 4) for name, h in zip(dataset.schema.names, hit, strict=True)}
+
+
 def swap_pairs(factors: np.ndarray, k: int, n: int, rng: np.random.Generator) -> np.ndarray:
     """(n, 2) row pairs (base, donor) whose attribute k differs."""
     base = rng.integers(len(factors), size=4 * n)
