@@ -18,6 +18,7 @@ Usage: python -m benchmarks.train_quality [--split large|small] [--seeds 3] [--g
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from pathlib import Path
 
@@ -51,6 +52,12 @@ def held_out_combinations(recipe) -> tuple:
     return full, full.select(np.array(keep)), large, test
 
 
+def training_seconds(run: Path) -> float:
+    """Training time the run logged (reused or resumed runs included), from its metrics.jsonl."""
+    last = (run / "metrics.jsonl").read_text(encoding="utf-8").strip().splitlines()[-1]
+    return float(json.loads(last)["seconds"])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--recipe", default="recipes/fonts_small.yaml")
@@ -79,11 +86,9 @@ def main() -> None:
                 cpu = seconds + (results["gsl"][-1]["train_seconds"] if variant == "deae" else 0.0)
             else:  # the recipe's own schedule (train.steps); DEAE includes its GSL-AE phase
                 overrides = [*args.set, f"seed={seed}", f"model.variant={variant}"]
-                tick = time.perf_counter()
-                model = ensure_trained(
-                    load_recipe(args.recipe, overrides), runs / f"seed{seed}" / variant, "cpu"
-                )
-                seconds = cpu = time.perf_counter() - tick
+                run = runs / f"seed{seed}" / variant
+                model = ensure_trained(load_recipe(args.recipe, overrides), run, "cpu")
+                seconds = cpu = training_seconds(run)
                 steps = load_recipe(args.recipe, overrides).train.steps
             row = {
                 "seed": seed,
