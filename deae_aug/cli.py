@@ -255,8 +255,10 @@ def explore_command(
         raise RecipeError(f"--attribute {attribute!r} is not one of {list(dataset.schema.names)}")
     if mode in ("udv", "centre", "discover") and attribute is None:
         raise UserError(f"--mode {mode} needs --attribute (one of {list(dataset.schema.names)})")
+    if udv_fit == "oracle" and mode != "udv":
+        raise UserError(f"--udv-fit oracle applies to --mode udv only, not --mode {mode}")
     oracle = None
-    if mode == "udv" and udv_fit == "oracle":
+    if udv_fit == "oracle":
         from deae_aug.data.build import build_dataset
         from deae_aug.evaluate.oracle import oracle_for
 

@@ -48,6 +48,8 @@ def test_explore_errors_name_the_problem(run):
         main, ["explore", "--run", str(run), "--mode", "udv", "--attribute", "colour"]
     )
     assert result.exit_code == 2 and "'colour'" in result.output
+    result = CliRunner().invoke(main, ["explore", "--run", str(run), "--mode", "swap", "--udv-fit", "oracle"])
+    assert result.exit_code == 2 and "--udv-fit oracle applies to --mode udv only" in result.output
 
 
 def test_discover_finds_colours_no_training_value_has(run, tmp_path):
