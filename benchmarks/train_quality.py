@@ -38,10 +38,10 @@ COLOUR_GOAL = ("letter", "size", "font_color", "bg_color")
 
 
 def held_out_combinations(recipe) -> tuple:
-    """Rows of the full dataset with D_L's values but not in the sampled D_L."""
+    """(full dataset, its rows with D_L's values but not in the sampled D_L, the recipe's splits)."""
     splits = build_splits(recipe)
     full = build_dataset(recipe.data, recipe.source)
-    large, test = splits["large"], splits["test"]
+    large = splits["large"]
     seen = {tuple(r) for r in large.factors}
     values = {a: set(large.factors[:, i]) for i, a in enumerate(full.schema.names)}
     keep = [
@@ -49,7 +49,7 @@ def held_out_combinations(recipe) -> tuple:
         for i, r in enumerate(full.factors)
         if tuple(r) not in seen and all(r[j] in values[a] for j, a in enumerate(full.schema.names))
     ]
-    return full, full.select(np.array(keep)), large, test
+    return full, full.select(np.array(keep)), splits
 
 
 def training_seconds(run: Path) -> float:
@@ -73,9 +73,10 @@ def main() -> None:
     name = "train_quality" + ("_small" if args.split == "small" else "")
     seeds = list(range(args.seeds))
     base = load_recipe(args.recipe)
-    full, held_out, large, test = held_out_combinations(base)
+    full, held_out, splits = held_out_combinations(base)
+    large, test = splits["large"], splits["test"]
     if args.split == "small":
-        large = held_out = build_splits(base)["small"]
+        large = held_out = splits["small"]
     runs = Path(args.runs or f"runs/benchmarks/train_quality{'_small' if args.split == 'small' else ''}")
     oracle, oracle_accuracy = oracle_for(full)
     results: dict[str, list] = {"gsl": [], "deae": []}
