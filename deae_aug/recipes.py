@@ -102,8 +102,8 @@ class LossSection:
     # Image L1 weights each pixel by 1 + foreground * |pixel - the image's median colour|, so
     # small glyphs on a plain background are learned early; 0 is the reference's plain L1.
     foreground: float = _bounded(0.0, ge=0.0)
-    # Partner k's block k must equal the centre's block k (they share attribute k): the swap
-    # loss's requirement stated on the code itself, one L1 per block instead of one decode.
+    # Partner k's block k should equal the centre's block k (they share attribute k): the swap
+    # loss's requirement stated on the code, as a ratio to the gap between blocks that differ.
     latent: float = _bounded(0.0, ge=0.0)
     # L_reg is off for this fraction of train.steps: DEAE first trains as GSL-AE (the reference
     # warm-started from a trained GSL-AE; from scratch the encoder collapses to one code).

@@ -72,24 +72,25 @@ class AttributeOracle(nn.Module):
         features = self.trunk(x)
         return [head(features) for head in self.heads]
 
+    def _chunks(self, images: torch.Tensor, batch_size: int):
+        """Per batch of ``images`` (float, [-1, 1]): the list of logits, one tensor per attribute.
+        Callers hold ``torch.no_grad``."""
+        self.eval()
+        device = next(self.parameters()).device
+        for chunk in images.split(batch_size):
+            yield self(chunk.to(device, torch.float32))
+
     @torch.no_grad()
     def predict(self, images: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
         """(N, K) int64 factor indices read from float images in [-1, 1]."""
-        self.eval()
-        device = next(self.parameters()).device
-        out = []
-        for chunk in images.split(batch_size):
-            logits = self(chunk.to(device, torch.float32))
-            out.append(torch.stack([lg.argmax(1) for lg in logits], 1).cpu())
+        chunks = self._chunks(images, batch_size)
+        out = [torch.stack([lg.argmax(1) for lg in logits], 1).cpu() for logits in chunks]
         return torch.cat(out) if out else torch.empty(0, len(self.schema), dtype=torch.int64)
 
     @torch.no_grad()
     def probabilities(self, images: torch.Tensor, k: int, batch_size: int = 512) -> torch.Tensor:
         """(N, n_values) softmax of attribute ``k`` for float images in [-1, 1]."""
-        self.eval()
-        device = next(self.parameters()).device
-        chunks = [self(c.to(device, torch.float32))[k].softmax(1).cpu() for c in images.split(batch_size)]
-        return torch.cat(chunks)
+        return torch.cat([logits[k].softmax(1).cpu() for logits in self._chunks(images, batch_size)])
 
 
 def dataset_key(dataset: AttributeDataset) -> str:
