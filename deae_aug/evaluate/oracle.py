@@ -73,23 +73,25 @@ class AttributeOracle(nn.Module):
         return [head(features) for head in self.heads]
 
     def _chunks(self, images: torch.Tensor, batch_size: int):
-        """Per batch of ``images`` (float, [-1, 1]): the list of logits, one tensor per attribute.
-        Callers hold ``torch.no_grad``."""
+        """Per batch of ``images``: the list of logits, one tensor per attribute. uint8 images are
+        scaled to [-1, 1] first (read raw, they would give confident nonsense). Callers hold
+        ``torch.no_grad``."""
         self.eval()
         device = next(self.parameters()).device
         for chunk in images.split(batch_size):
+            chunk = to_float(chunk) if chunk.dtype == torch.uint8 else chunk
             yield self(chunk.to(device, torch.float32))
 
     @torch.no_grad()
     def predict(self, images: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
-        """(N, K) int64 factor indices read from float images in [-1, 1]."""
+        """(N, K) int64 factor indices read from images (uint8, or float in [-1, 1])."""
         chunks = self._chunks(images, batch_size)
         out = [torch.stack([lg.argmax(1) for lg in logits], 1).cpu() for logits in chunks]
         return torch.cat(out) if out else torch.empty(0, len(self.schema), dtype=torch.int64)
 
     @torch.no_grad()
     def probabilities(self, images: torch.Tensor, k: int, batch_size: int = 512) -> torch.Tensor:
-        """(N, n_values) softmax of attribute ``k`` for float images in [-1, 1]."""
+        """(N, n_values) softmax of attribute ``k`` (images uint8, or float in [-1, 1])."""
         return torch.cat([logits[k].softmax(1).cpu() for logits in self._chunks(images, batch_size)])
 
 

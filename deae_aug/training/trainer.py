@@ -162,7 +162,8 @@ def train(
 
     torch.manual_seed(recipe.seed)
     model = Autoencoder(cfg).to(dev)
-    optimizer = torch.optim.Adam(model.parameters(), lr=t.lr, betas=tuple(t.betas))
+    # fused: one kernel for all parameters (the FC weights dominate the count), ~7% of a CPU step
+    optimizer = torch.optim.Adam(model.parameters(), lr=t.lr, betas=tuple(t.betas), fused=True)
     step = 0
     if checkpoint is not None:
         meta = load_meta(checkpoint)
@@ -253,24 +254,37 @@ def train(
     return model.eval()
 
 
+# Train keys that change neither the data nor the optimisation, so a run may differ in them and
+# still be reused; train.steps is among them because a shorter run is resumed, a longer reused.
+_BOOKKEEPING = ("steps", "log_every", "sample_every", "checkpoint_every", "workers")
+
+
+def what_was_learned(recipe: dict) -> dict:
+    """The parts of a recipe dict that decide what a trained model is: seed, data, splits and
+    every training setting except bookkeeping."""
+    train = {k: v for k, v in recipe["train"].items() if k not in _BOOKKEEPING}
+    return {"seed": recipe["seed"], "data": recipe["data"], "split": recipe["split"], "train": train}
+
+
 def ensure_trained(
     recipe: Recipe, run: str | Path, device: str = "auto", progress: bool = True
 ) -> Autoencoder:
     """The recipe's trained model from ``run``: reused when finished, resumed when cut short,
-    trained when absent. A run trained from another recipe is refused, never overwritten."""
+    trained when absent. A run trained on other data or settings (say another train.lr) is
+    refused, never overwritten or silently reused."""
     run = Path(run)
     checkpoint = latest_checkpoint(run)
     if checkpoint is not None:
         meta = load_meta(checkpoint)
         dataset = training_split(recipe)
         check_compatible(meta, model_config(recipe, dataset), dataset.schema.to_dict(), f"run {run}")
-        saved, current = meta["recipe"], recipe.to_dict()
-        diffs = describe_mismatch(
-            {k: saved[k] for k in ("seed", "data", "split")} | {"train.split": saved["train"]["split"]},
-            {k: current[k] for k in ("seed", "data", "split")} | {"train.split": current["train"]["split"]},
-        )
+        diffs = describe_mismatch(what_was_learned(meta["recipe"]), what_was_learned(recipe.to_dict()))
         if diffs:
-            raise UserError(f"run {run} was trained on other data than the recipe: " + "; ".join(diffs[:3]))
+            raise UserError(
+                f"run {run} was trained on other data or settings than the recipe ("
+                + "; ".join(diffs[:3])
+                + "); pick another run folder or delete this one"
+            )
         if meta["step"] >= recipe.train.steps:
             return load_model(checkpoint, resolve_device(device))[0]
     return train(recipe, run, device=device, resume=checkpoint is not None, progress=progress)

@@ -40,6 +40,7 @@ def test_oracle_reads_attributes_and_is_cached(dataset, tmp_path, monkeypatch):
     cached, cached_accuracy = oracle_for(dataset, cache=tmp_path, progress=False, require=0.0)
     assert cached_accuracy == accuracy
     assert torch.equal(cached.predict(images), read)
+    assert torch.equal(cached.predict(load_images(dataset)), read)  # uint8 is scaled, not misread
 
 
 def test_weak_oracle_is_refused_with_the_attribute_named(dataset, tmp_path):

@@ -13,6 +13,7 @@ from deae_aug.recipes import TrainSection, recipe_from_dict
 from deae_aug.training import losses as losses_module
 from deae_aug.training.trainer import (
     TrainingError,
+    ensure_trained,
     learning_rate,
     load_model,
     loss_config,
@@ -94,6 +95,16 @@ def test_mismatched_checkpoint_says_what_differs(tmp_path):
         UserError, match="does not match the recipe: model.fc: checkpoint has 32, recipe gives 64"
     ):
         train(recipe, tmp_path, device="cpu", resume=True, progress=False)
+
+
+def test_finished_run_is_reused_only_for_the_same_settings(tmp_path):
+    trained = train(tiny(steps=3), tmp_path, device="cpu", progress=False)
+    reused = ensure_trained(tiny(steps=3, sample_every=1), tmp_path, device="cpu", progress=False)
+    saved, loaded = trained.state_dict(), reused.state_dict()
+    assert saved.keys() == loaded.keys() and all(torch.equal(saved[k], loaded[k]) for k in saved)
+    message = r"train.lr: checkpoint has 0.002, recipe gives 0.001\); pick another"
+    with pytest.raises(UserError, match=message):
+        ensure_trained(tiny(steps=3, lr=1e-3), tmp_path, device="cpu", progress=False)
 
 
 def test_warm_start_from_gsl(tmp_path):
