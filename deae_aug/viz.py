@@ -16,14 +16,18 @@ def image_grid(
     scale: int = 1,
     label_width: int = 110,
 ) -> Image.Image:
-    """Tile (H, W, 3) uint8 images row by row; a label column is added when labels are given."""
+    """Tile (H, W, 3) uint8 images row by row; a label column, as wide as the longest label
+    needs, is added when labels are given."""
     images = [np.asarray(im) for im in images]
     if not images:
         raise ValueError("image_grid needs at least one image")
     h, w = images[0].shape[:2]
     h, w = h * scale, w * scale
     nrows = (len(images) + ncols - 1) // ncols
-    left = label_width if row_labels else 0
+    font = ImageFont.load_default(size=max(10, min(14, h // 3)))
+    left = 0
+    if row_labels:  # at least label_width, wider when a label would run into the first image
+        left = max(label_width, 8 + int(max(font.getlength(label) for label in row_labels[:nrows])))
     sheet = Image.new("RGB", (left + ncols * (w + pad) + pad, nrows * (h + pad) + pad), (255, 255, 255))
     for i, im in enumerate(images):
         r, c = divmod(i, ncols)
@@ -33,7 +37,6 @@ def image_grid(
         sheet.paste(tile, (left + pad + c * (w + pad), pad + r * (h + pad)))
     if row_labels:
         draw = ImageDraw.Draw(sheet)
-        font = ImageFont.load_default(size=max(10, min(14, h // 3)))
         for r, label in enumerate(row_labels[:nrows]):
             draw.text((4, pad + r * (h + pad) + h // 2), label, fill=(0, 0, 0), font=font, anchor="lm")
     return sheet
