@@ -15,7 +15,7 @@ import torch
 import deae_aug
 from deae_aug.io import atomic_write_text
 from deae_aug.recipes import load_recipe
-from deae_aug.training.trainer import train
+from deae_aug.training.trainer import ensure_trained
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -51,17 +51,23 @@ def summary(values: list[float]) -> dict:
 def train_on_large(
     recipe: str, runs: str | Path, variant: str, seed: int, steps: int, extra: Sequence[str] = ()
 ) -> tuple:
-    """(model, seconds) of one variant and seed trained on the recipe's D_L: trained, resumed or
-    reused from ``runs/seed<seed>/<variant>``. DEAE fine-tunes the same seed's GSL-AE (the
-    reference's warm start), so train that first. ``extra``: more recipe overrides."""
+    """(model, logged training seconds) of one variant and seed trained on the recipe's D_L:
+    trained, resumed or reused from ``runs/seed<seed>/<variant>``, refused if trained with other
+    settings. DEAE fine-tunes the same seed's GSL-AE (the reference's warm start), so train that
+    first. ``extra``: more recipe overrides."""
     run = Path(runs) / f"seed{seed}" / variant
     overrides = [f"seed={seed}", f"model.variant={variant}", f"train.steps={steps}", "train.split=large",
                  "train.sample_every=100000", *extra]  # fmt: skip
     if variant == "deae":
         overrides += [f"train.init_from={Path(runs) / f'seed{seed}' / 'gsl'}", "train.loss.reg_start=0"]
-    tick = time.perf_counter()
-    model = train(load_recipe(recipe, overrides), run, device="cpu", resume=run.exists(), progress=True)
-    return model.eval(), time.perf_counter() - tick
+    model = ensure_trained(load_recipe(recipe, overrides), run, device="cpu")
+    return model.eval(), training_seconds(run)
+
+
+def training_seconds(run: Path) -> float:
+    """Training time the run logged (reused or resumed runs included), from its metrics.jsonl."""
+    last = (run / "metrics.jsonl").read_text(encoding="utf-8").strip().splitlines()[-1]
+    return float(json.loads(last)["seconds"])
 
 
 def write_results(name: str, payload: dict, table: str) -> Path:

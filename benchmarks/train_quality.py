@@ -18,13 +18,12 @@ Usage: python -m benchmarks.train_quality [--split large|small] [--seeds 3] [--g
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import RESULTS, environment, summary, train_on_large, write_results
+from benchmarks.common import RESULTS, environment, summary, train_on_large, training_seconds, write_results
 from deae_aug.data.build import build_dataset, build_splits
 from deae_aug.data.dataset import load_images
 from deae_aug.evaluate.oracle import oracle_for
@@ -50,12 +49,6 @@ def held_out_combinations(recipe) -> tuple:
         if tuple(r) not in seen and all(r[j] in values[a] for j, a in enumerate(full.schema.names))
     ]
     return full, full.select(np.array(keep)), splits
-
-
-def training_seconds(run: Path) -> float:
-    """Training time the run logged (reused or resumed runs included), from its metrics.jsonl."""
-    last = (run / "metrics.jsonl").read_text(encoding="utf-8").strip().splitlines()[-1]
-    return float(json.loads(last)["seconds"])
 
 
 def main() -> None:
