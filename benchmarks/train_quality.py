@@ -12,7 +12,7 @@ Both report D_test (unseen backgrounds) reconstruction and how often the oracle 
 attribute from a plain reconstruction (the ceiling for its swap).
 
 Usage: python -m benchmarks.train_quality [--split large|small] [--seeds 3] [--gsl-steps 3000]
-       [--deae-steps 1200] [--set key=value]
+       [--deae-steps 1200] [--set key=value] [--variants gsl deae] [--name train_quality_x]
 """
 
 from __future__ import annotations
@@ -61,9 +61,11 @@ def main() -> None:
     parser.add_argument("--split", choices=("large", "small"), default="large")
     parser.add_argument("--runs", help="default: runs/benchmarks/train_quality[_small]")
     parser.add_argument("--pairs", type=int, default=500)
+    parser.add_argument("--variants", nargs="+", choices=("gsl", "deae"), default=["gsl", "deae"])
+    parser.add_argument("--name", help="results file name [train_quality or train_quality_small]")
     args = parser.parse_args()
     start = time.perf_counter()
-    name = "train_quality" + ("_small" if args.split == "small" else "")
+    name = args.name or "train_quality" + ("_small" if args.split == "small" else "")
     seeds = list(range(args.seeds))
     base = load_recipe(args.recipe)
     full, held_out, splits = held_out_combinations(base)
@@ -72,12 +74,18 @@ def main() -> None:
         large = held_out = splits["small"]
     runs = Path(args.runs or f"runs/benchmarks/train_quality{'_small' if args.split == 'small' else ''}")
     oracle, oracle_accuracy = oracle_for(full)
-    results: dict[str, list] = {"gsl": [], "deae": []}
+    results: dict[str, list] = {variant: [] for variant in args.variants}
     for seed in seeds:
-        for variant, steps in (("gsl", args.gsl_steps), ("deae", args.deae_steps)):
-            if args.split == "large":
-                model, seconds = train_on_large(args.recipe, runs, variant, seed, steps, args.set)
-                cpu = seconds + (results["gsl"][-1]["train_seconds"] if variant == "deae" else 0.0)
+        for variant in args.variants:
+            if args.split == "large":  # DEAE warm-starts from the same seed's GSL-AE
+                gsl, gsl_seconds = train_on_large(args.recipe, runs, "gsl", seed, args.gsl_steps, args.set)
+                model, seconds = (
+                    (gsl, gsl_seconds)
+                    if variant == "gsl"
+                    else train_on_large(args.recipe, runs, "deae", seed, args.deae_steps, args.set)
+                )
+                cpu = seconds + (gsl_seconds if variant == "deae" else 0.0)
+                steps = args.gsl_steps if variant == "gsl" else args.deae_steps
             else:  # the recipe's own schedule (train.steps); DEAE includes its GSL-AE phase
                 overrides = [*args.set, f"seed={seed}", f"model.variant={variant}"]
                 run = runs / f"seed{seed}" / variant
