@@ -76,9 +76,10 @@ def main() -> None:
     oracle, oracle_accuracy = oracle_for(full)
     results: dict[str, list] = {variant: [] for variant in args.variants}
     for seed in seeds:
+        if args.split == "large":  # DEAE warm-starts from the same seed's GSL-AE: train it once
+            gsl, gsl_seconds = train_on_large(args.recipe, runs, "gsl", seed, args.gsl_steps, args.set)
         for variant in args.variants:
-            if args.split == "large":  # DEAE warm-starts from the same seed's GSL-AE
-                gsl, gsl_seconds = train_on_large(args.recipe, runs, "gsl", seed, args.gsl_steps, args.set)
+            if args.split == "large":
                 model, seconds = (
                     (gsl, gsl_seconds)
                     if variant == "gsl"
