@@ -6,7 +6,8 @@ benchmarks/train_quality.py (same folders, same overrides), so either script reu
 
 Metrics (deae_aug/evaluate/controllability.py, deae_aug/explore/novel.py):
 - preservation: interpolate block k between two D_L images that differ in k; the oracle must
-  read every other attribute unchanged (mean over attributes and interior steps);
+  read every other attribute unchanged (mean over attributes and interior steps): as the base
+  image's labels, and as the base's plain reconstruction (what the interpolation changed);
 - colour monotonic: share of background / font-colour paths whose measured region colour moves
   steadily from one end to the other;
 - unseen-colour MSE: pairs identical but for font and background colours never seen in training
@@ -98,10 +99,11 @@ def evaluate(model, args, large, full, oracle, seed: int) -> dict:
     schema = large.schema
     names = schema.names
     codes = encode(model, load_images(large))
-    preservation = {
-        n: preservation_rate(model, oracle, large, k, pairs=args.pairs, seed=seed)["preserved"]
-        for k, n in enumerate(names)
+    rates = {
+        n: preservation_rate(model, oracle, large, k, args.pairs, seed=seed) for k, n in enumerate(names)
     }
+    preservation = {n: r["preserved"] for n, r in rates.items()}
+    vs_recon = {n: r["preserved_vs_reconstruction"] for n, r in rates.items()}
     a, b = unseen_colour_pairs(large, args.pairs, seed)
     content = [model.blocks[schema.position(n)] for n in ("letter", "size", "font")]
     accuracy = probe_matrix(codes.numpy(), large.factors, model.blocks, seed)
@@ -120,6 +122,8 @@ def evaluate(model, args, large, full, oracle, seed: int) -> dict:
     return {
         "preservation": preservation,
         "preservation_mean": float(np.mean(list(preservation.values()))),
+        "preservation_vs_reconstruction": vs_recon,
+        "preservation_vs_reconstruction_mean": float(np.mean(list(vs_recon.values()))),
         "monotonic_bg": monotonic_share(model, large, bg, "background", args.paths, seed),
         "monotonic_font_color": monotonic_share(
             model, large, schema.position("font_color"), "glyph", args.paths, seed
@@ -166,8 +170,8 @@ def main() -> None:
                                   attribute="bg_color", n=4, steps=8)  # fmt: skip
                 save_png(RESULTS / f"controllability_{variant}.png", grid)
 
-    keys = ("preservation_mean", "monotonic_bg", "monotonic_font_color", "unseen_colour_mse",
-            "novel_colours", "novel_colours_valid")  # fmt: skip
+    keys = ("preservation_mean", "preservation_vs_reconstruction_mean", "monotonic_bg",
+            "monotonic_font_color", "unseen_colour_mse", "novel_colours", "novel_colours_valid")  # fmt: skip
     summaries = {
         v: {k: summary([float(r[k]) for r in rs]) for k in keys}
         | {"disentanglement": summary([r["disentanglement"]["disentanglement"] for r in rs])}
@@ -187,8 +191,8 @@ def main() -> None:
         "wall_seconds": time.perf_counter() - start,
         "environment": environment(),
     }
-    header = ("preservation", "bg monotonic", "font colour monotonic", "unseen-colour MSE",
-              "novel colours", "valid novel colours", "disentanglement")  # fmt: skip
+    header = ("preservation", "preservation vs reconstruction", "bg monotonic", "font colour monotonic",
+              "unseen-colour MSE", "novel colours", "valid novel colours", "disentanglement")  # fmt: skip
     lines = [
         f"# Controllability on {base.name} D_L (32 px, {args.seeds} seeds)",
         "",

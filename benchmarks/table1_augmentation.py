@@ -102,6 +102,7 @@ def main() -> None:
                 tuple(recipe.augment.t_range),
                 seed,
                 progress=False,
+                residual=recipe.augment.residual,
             )
             labels = torch.tensor(
                 [splits["small"].schema[label].index(v) for v in s.records[f"source_{label}"]]

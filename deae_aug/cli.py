@@ -158,7 +158,14 @@ def augment_command(
         raise RecipeError(f"Recipe key 'augment.attributes' in {recipe.source} lists the label {label!r}")
     model = ensure_trained(recipe, run, device=device, progress=not quiet)
     synthesis = synthesize(
-        model, dataset, attributes, count or a.count, (low, high), seed=recipe.seed, progress=not quiet
+        model,
+        dataset,
+        attributes,
+        count or a.count,
+        (low, high),
+        seed=recipe.seed,
+        progress=not quiet,
+        residual=a.residual,
     )
     write_image_folder(synthesis, dataset, label, out, overwrite, progress=not quiet)
     click.echo(

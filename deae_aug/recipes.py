@@ -136,6 +136,7 @@ class AugmentSection:
     attributes: list[str] | None = None  # None: every attribute except split.label
     mode: Literal["interpolate", "swap"] = "interpolate"
     t_range: list[float] = field(default_factory=lambda: [0.25, 1.0])
+    residual: bool = False  # add the decoded change to the source image instead of the decode
     out: str | None = None  # None: augmented/<name>
     run: str | None = None  # None: runs/<name>-<variant>
 

@@ -19,7 +19,7 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from deae_aug.data.dataset import AttributeDataset, load_images
+from deae_aug.data.dataset import AttributeDataset, load_images, to_float
 from deae_aug.errors import UserError
 from deae_aug.explore.latent import decode, encode, interpolate
 from deae_aug.io import save_png
@@ -47,8 +47,13 @@ def synthesize(
     seed: int = 0,
     batch_size: int = 256,
     progress: bool = True,
+    residual: bool = False,
 ) -> Synthesis:
-    """``count`` images from ``dataset``, each with one of ``attributes`` moved towards a partner's."""
+    """``count`` images from ``dataset``, each with one of ``attributes`` moved towards a partner's.
+
+    ``residual`` adds the decoder's change, D(z') - D(z), to the source image instead of
+    returning D(z'): the source keeps its own sharp glyph and only the edit is the model's.
+    """
     names = dataset.schema.names
     for a in attributes:
         if a not in names:
@@ -79,7 +84,10 @@ def synthesize(
             rows = np.flatnonzero(attribute[sl] == k)
             zp = codes[partner[sl][rows]]
             z[rows] = interpolate(z[rows], zp, model.blocks[k], torch.from_numpy(t[sl][rows]).float())
-        out.append(torch.from_numpy(to_uint8(decode(model, z))).permute(0, 3, 1, 2))
+        edited = decode(model, z)
+        if residual:
+            edited = to_float(images[source[sl]]) + edited - decode(model, codes[source[sl]])
+        out.append(torch.from_numpy(to_uint8(edited)).permute(0, 3, 1, 2))
         bar.update(len(z))
     bar.close()
     values = [a.values for a in dataset.schema.attributes]

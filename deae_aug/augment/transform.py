@@ -51,6 +51,8 @@ class DEAEAugment(v2.Transform):
     bank : (N, 3, H, W) images whose codes are the partners; default the run's training split
     seed : seeds the draws; in DataLoader workers the worker id is mixed in
     resize : resize inputs of another size to the model's resolution and back, instead of failing
+    residual : return the input plus the decoded change, D(z') - D(z), rather than D(z'): the
+        image keeps its own detail (a sharp glyph) and only the edit comes from the model
     """
 
     def __init__(
@@ -66,6 +68,7 @@ class DEAEAugment(v2.Transform):
         schema_names: Sequence[str] | None = None,
         seed: int | None = None,
         resize: bool = False,
+        residual: bool = False,
         device: str = "cpu",
     ) -> None:
         super().__init__()
@@ -77,7 +80,7 @@ class DEAEAugment(v2.Transform):
             raise UserError(f"DEAEAugment t_range must be (low, high) with low <= high, got {t_range}")
         self.run = None if isinstance(run, Autoencoder) else str(run)
         self.mode, self.p, self.t_range = mode, p, tuple(t_range)
-        self.seed, self.resize, self.device = seed, resize, device
+        self.seed, self.resize, self.residual, self.device = seed, resize, residual, device
         self._cache: dict[str, Any] = {}  # model, bank codes, generator: rebuilt per process
         self._bank_images, self._bank_factors = bank, bank_factors
         if isinstance(run, Autoencoder):
@@ -224,7 +227,9 @@ class DEAEAugment(v2.Transform):
         model = self.model
         device = next(model.parameters()).device
         with torch.no_grad():
-            z = model.encode(image.to(device))
+            image = image.to(device)
+            z = model.encode(image)
+            original = z.clone()
             if self.mode in ("interpolate", "swap"):
                 partners = self.bank[[q["partner"] for q in params]].to(device)
                 for k in {self.names.index(q["attribute"]) for q in params}:
@@ -240,7 +245,10 @@ class DEAEAugment(v2.Transform):
                         weights = {q["values"][0]: 1.0}
                     step = torch.from_numpy(combine(udv.numpy(), weights)).to(device, z.dtype)
                     z[i, model.blocks[k]] += q["t"] * scale * step
-            return model.decode(z).cpu()
+            if not self.residual:
+                return model.decode(z).cpu()
+            edited, recon = model.decode(torch.cat([z, original])).chunk(2)
+            return (image + edited - recon).cpu()
 
     def _to_float_batch(self, inpt: Any):
         """(B, 3, r, r) float in [-1, 1] at the model's resolution, and a function undoing it."""

@@ -134,6 +134,21 @@ def test_batched_form_matches_per_sample(run):
     assert np.unique([q["apply"] for q in params]).size >= 1
 
 
+def test_residual_adds_the_decoded_change_to_the_input(run):
+    x = torch.rand(4, 3, 16, 16)
+    params = DEAEAugment(run, seed=3).draw(4)
+    for q in params:
+        q["apply"] = True
+    plain, _ = DEAEAugment(run).augment_batch(x, params)
+    still = [dict(q, t=0.0) for q in params]
+    residual = DEAEAugment(run, residual=True)
+    assert torch.allclose(residual.augment_batch(x, still)[0], x, atol=1e-5)  # no move: the input
+    moved, _ = residual.augment_batch(x, params)
+    recon, _ = DEAEAugment(run).augment_batch(x, still)
+    inside = torch.stack([(a > 0.01) & (a < 0.99) for a in (moved, plain, recon)]).all(0)  # unclamped
+    assert torch.allclose((moved - x)[inside], (plain - recon)[inside], atol=1e-4)
+
+
 PROTECT = {
     "name": "protect-fixture",
     "data": {

@@ -7,9 +7,12 @@ from deae_aug.evaluate.controllability import (
     block_disentanglement,
     block_pair_mse,
     colour_monotonic,
+    preservation_rate,
     probe_matrix,
     region_colour,
 )
+
+from .test_quality import LookupModel, LookupOracle
 
 
 def test_colour_monotonic():
@@ -60,3 +63,17 @@ def test_block_pair_mse_is_scale_free_and_ignores_other_blocks():
     assert block_pair_mse(a, b, [slice(0, 4)], collapsed) == 0.0
     scaled = block_pair_mse(a * 100, b * 100, [slice(4, 6)], reference * 100)
     assert abs(scaled - block_pair_mse(a, b, [slice(4, 6)], reference)) < 1e-4
+
+
+def test_preservation_against_labels_and_against_the_reconstruction(small_fonts):
+    fc = small_fonts.schema.position("font_color")
+    small_fonts = small_fonts.select(np.flatnonzero(small_fonts.factors[:, fc] != 0))  # all combinations
+    size = small_fonts.schema.position("size")
+    model = LookupModel(small_fonts)
+    rate = preservation_rate(model, LookupOracle(model), small_fonts, size, pairs=12, steps=3)
+    assert rate["preserved"] == rate["preserved_vs_reconstruction"] == 1.0
+
+    blind = LookupModel(small_fonts, blind=(0,))  # never reconstructs the letter
+    rate = preservation_rate(blind, LookupOracle(blind), small_fonts, size, pairs=12, steps=3)
+    assert rate["preserved_vs_reconstruction"] == 1.0  # moving size changes nothing else...
+    assert rate["preserved"] < 0.75  # ...but the labels count the letter it never had

@@ -1,0 +1,34 @@
+import torch
+
+from deae_aug.augment.synthesis import synthesize
+from deae_aug.data.dataset import load_images, to_float
+from deae_aug.explore.latent import decode, encode
+from deae_aug.models.autoencoder import Autoencoder
+from deae_aug.recipes import recipe_from_dict
+from deae_aug.training.trainer import model_config, training_split
+
+from .test_transform import RECIPE
+
+
+def model_and_split():
+    recipe = recipe_from_dict(RECIPE)
+    dataset = training_split(recipe)
+    torch.manual_seed(0)
+    model = Autoencoder(model_config(recipe, dataset)).eval()
+    return model, dataset
+
+
+def test_residual_at_t0_returns_the_source_and_adds_the_decoded_change():
+    model, dataset = model_and_split()
+    still = synthesize(model, dataset, ["bg_color"], 12, (0.0, 0.0), progress=False, residual=True)
+    assert torch.equal(still.images, still.sources)  # no move: the source, not its blurry decode
+
+    plain = synthesize(model, dataset, ["bg_color"], 12, (1.0, 1.0), progress=False)
+    moved = synthesize(model, dataset, ["bg_color"], 12, (1.0, 1.0), progress=False, residual=True)
+    sources = load_images(dataset)[moved.records["source_index"].tolist()]
+    recon = decode(model, encode(model, sources))
+    expected = to_float(sources) + to_float(plain.images) - recon
+    got = to_float(moved.images)
+    inside = expected.abs() < 0.99  # away from the clamp, up to uint8 rounding of the plain decode
+    assert (got - expected)[inside].abs().max() < 2 / 127.5
+    assert not torch.equal(moved.images, plain.images)
