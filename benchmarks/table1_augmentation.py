@@ -81,7 +81,8 @@ def main() -> None:
     attributes = recipe.augment.attributes or [n for n in splits["small"].schema.names if n != label]
 
     models, train_seconds = {}, {}
-    for variant in ("deae", "gsl"):
+    needed = [v for v, tag in (("deae", "DEAE"), ("gsl", "GSL-AE")) if any(tag in row for row in args.rows)]
+    for variant in needed:
         tick = time.perf_counter()
         run = f"runs/{recipe.name}-{variant}"
         models[variant] = ensure_trained(
@@ -108,17 +109,16 @@ def main() -> None:
                 [splits["small"].schema[label].index(v) for v in s.records[f"source_{label}"]]
             )
             synthetic[variant] = (torch.cat([small_x, s.images]), torch.cat([small_y, labels]))
-        sets = {
+        sets = {  # a row's images (None: its augmenter was not trained) and online augmentation
             "D_S": (data["small"], None),
-            "D_S + DEAE": (synthetic["deae"], None),
-            "D_S + GSL-AE": (synthetic["gsl"], None),
+            "D_S + DEAE": (synthetic.get("deae"), None),
+            "D_S + GSL-AE": (synthetic.get("gsl"), None),
             "D_S + TrivialAugment": (data["small"], trivial_augment(seed)),
-            "D_S + DEAE + TrivialAugment": (synthetic["deae"], trivial_augment(seed)),
+            "D_S + DEAE + TrivialAugment": (synthetic.get("deae"), trivial_augment(seed)),
             "D_L": (data["large"], None),
         }
-        for row, ((x, y), augment) in sets.items():
-            if row not in results:
-                continue
+        for row in results:
+            (x, y), augment = sets[row]
             tick = time.perf_counter()
             model = train_resnet18(x, y, n_classes, steps=args.steps, seed=seed, augment=augment)
             acc = accuracy(model, *data["test"])

@@ -105,6 +105,10 @@ class LossSection:
     # Partner k's block k should equal the centre's block k (they share attribute k): the swap
     # loss's requirement stated on the code, as a ratio to the gap between blocks that differ.
     latent: float = _bounded(0.0, ge=0.0)
+    # L_reg's interpolations of these attributes (colours) should decode to the pixel blend of
+    # the two ends; 0 is the reference (see deae_aug/training/losses.py).
+    blend: float = _bounded(0.0, ge=0.0)
+    blend_attributes: list[str] = field(default_factory=list)
     # L_reg is off for this fraction of train.steps: DEAE first trains as GSL-AE (the reference
     # warm-started from a trained GSL-AE; from scratch the encoder collapses to one code).
     # None: 0.5, or 0 with train.init_from.

@@ -18,6 +18,12 @@ attribute k, a partner (index 1 + k) that shares attribute k with the centre.
   in k, decode, re-encode; every block except k must match the centre's code (paper eq. 2).
   It is divided by the mean |code| (no gradient), so the encoder cannot shrink it by scaling
   the latent down.
+- ``blend``  (an addition to the paper, off by default) for the attributes in ``blend_attributes``,
+  typically colours: the image decoded from an L_reg interpolation at t should be the pixel
+  blend (1 - t) D(centre) + t D(centre with the partner's block k), taken without gradient.
+  L_reg only asks that the *other* blocks survive, so nothing says what an in-between colour
+  code should look like: with three background colours in D_S, midway codes decoded to
+  multicoloured blotches. For a colour, the pixel blend is the in-between colour itself.
 - ``kl``     beta-VAE's KL divergence to N(0, I).
 
 Image terms are L1. With ``foreground > 0`` each pixel's error weighs 1 + foreground * its
@@ -52,6 +58,8 @@ class LossConfig:
     reg_draws: int = 1
     foreground: float = 0.0  # 0: plain L1 (the reference)
     latent: float = 0.0  # 0: the reference (image-level swaps only)
+    blend: float = 0.0  # 0: the reference (L_reg only constrains the other blocks)
+    blend_attributes: Sequence[int] = ()
 
 
 def block_masks(model: Autoencoder, device: torch.device) -> torch.Tensor:
@@ -114,8 +122,11 @@ def group_losses(
 
     use_reg = variant == "deae" and cfg.reg > 0
     if use_reg:
-        interp, keep = _interpolations(zc, zp, masks, cfg, generator)
-        codes.append(interp)
+        interp = _interpolations(zc, zp, masks, cfg, generator)
+        codes.append(interp.codes)
+    use_blend = use_reg and cfg.blend > 0 and bool(cfg.blend_attributes)
+    if use_blend:
+        blended = torch.isin(interp.attribute, torch.tensor(list(cfg.blend_attributes), device=x.device))
 
     use_cycle = variant in ("gsl", "deae") and cfg.cycle > 0 and k_count > 1
     if use_cycle:
@@ -132,10 +143,17 @@ def group_losses(
     if use_swap:
         terms["swap"] = terms["swap"] / 3
     if use_reg:
-        recoded = model.encode(decoded[len(names)])
-        base = keep[1]  # centre codes repeated per interpolation
-        err = ((recoded - base).abs() * keep[0]).sum() / keep[0].sum()
-        terms["reg"] = err / (base.abs().mean().detach() + 1e-6)
+        moved = decoded[len(names)]
+        recoded = model.encode(moved)
+        err = ((recoded - interp.base).abs() * interp.keep).sum() / interp.keep.sum()
+        terms["reg"] = err / (interp.base.abs().mean().detach() + 1e-6)
+    if use_blend and blended.any():
+        start = decoded[0].view(g, n, *x.shape[2:])[:, 0].repeat(len(interp.t) // g, 1, 1, 1)[blended]
+        t = interp.t[blended].view(-1, 1, 1, 1)
+        with torch.no_grad():
+            end = model.decode(interp.ends[blended])
+        target = ((1 - t) * start + t * end).detach()
+        terms["blend"] = image_l1(moved[blended], target, cfg.foreground)
     if use_cycle:
         xa, xb = decoded[-2], decoded[-1]
         za, zb = model.encode(torch.cat([xa, xb])).chunk(2)
@@ -147,7 +165,7 @@ def group_losses(
         terms["kl"] = -0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).sum(dim=1).mean() / flat[0].numel()
 
     weights = {"recon": 1.0, "swap": cfg.swap, "latent": cfg.latent, "reg": cfg.reg, "cycle": cfg.cycle,
-               "kl": cfg.beta}  # fmt: skip
+               "blend": cfg.blend, "kl": cfg.beta}  # fmt: skip
     terms["total"] = sum(weights[name] * value for name, value in terms.items())
     return terms
 
@@ -163,22 +181,30 @@ class GroupLoss(torch.nn.Module):
         return group_losses(self.model, x, self.cfg, generator)
 
 
+@dataclass
+class Interpolations:
+    """L_reg's codes: block k of each centre moved a fraction t towards a partner differing in k."""
+
+    codes: torch.Tensor  # (M, D) interpolated codes
+    keep: torch.Tensor  # (M, D) 0 on the interpolated block, 1 elsewhere
+    base: torch.Tensor  # (M, D) the centre codes
+    ends: torch.Tensor  # (M, D) the centre with the partner's block k (t = 1)
+    t: torch.Tensor  # (M,) how far (the block's mean when t is drawn per element)
+    attribute: torch.Tensor  # (M,) k
+
+
 def _interpolations(
     zc: torch.Tensor,
     zp: torch.Tensor,
     masks: torch.Tensor,
     cfg: LossConfig,
     generator: torch.Generator | None,
-) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
-    """Codes with block k moved from the centre towards a partner that differs in k.
-
-    Returns the interpolated codes (M, D) and (keep mask (M, D), centre codes (M, D)), where the
-    keep mask is 0 on the interpolated block.
-    """
+) -> Interpolations:
+    """For each draw and each attribute in ``cfg.reg_attributes``, one interpolation per group."""
     g, k_count, d = zp.shape
     attrs = list(cfg.reg_attributes) if cfg.reg_attributes is not None else list(range(k_count))
     device = zc.device
-    out, keep, base = [], [], []
+    out, keep, ends, ts, which = [], [], [], [], []
     for _ in range(cfg.reg_draws):
         for k in attrs:
             # any partner j != k differs from the centre in k (strict groups); pick one per group
@@ -194,5 +220,10 @@ def _interpolations(
             moved = zc + t * (donor - zc)
             out.append(mix(zc, moved, masks[k]))
             keep.append((1 - masks[k]).expand(g, d))
-            base.append(zc)
-    return torch.cat(out), (torch.cat(keep), torch.cat(base))
+            ends.append(mix(zc, donor, masks[k]))
+            ts.append(t.expand(g, d)[:, masks[k].bool()].mean(1))
+            which.append(torch.full((g,), k, device=device))
+    draws = len(out)
+    return Interpolations(
+        torch.cat(out), torch.cat(keep), zc.repeat(draws, 1), torch.cat(ends), torch.cat(ts), torch.cat(which)
+    )

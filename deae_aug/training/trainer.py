@@ -28,7 +28,7 @@ from deae_aug.data.sampler import GroupSampler
 from deae_aug.errors import UserError
 from deae_aug.io import atomic_write_text, save_png
 from deae_aug.models.autoencoder import Autoencoder, ModelConfig
-from deae_aug.recipes import Recipe, TrainSection
+from deae_aug.recipes import Recipe, TrainSection, recipe_from_dict
 from deae_aug.training.checkpoint import (
     describe_mismatch,
     latest_checkpoint,
@@ -87,9 +87,17 @@ def model_config(recipe: Recipe, dataset: AttributeDataset) -> ModelConfig:
 
 def loss_config(recipe: Recipe, dataset: AttributeDataset) -> LossConfig:
     loss = recipe.train.loss
-    reg_attributes = None
-    if loss.reg_attributes is not None:
-        reg_attributes = [dataset.schema.position(n) for n in loss.reg_attributes]
+
+    def positions(key: str, names: list[str]) -> list[int]:
+        unknown = [n for n in names if n not in dataset.schema.names]
+        if unknown:
+            raise UserError(
+                f"Recipe key 'train.loss.{key}' in {recipe.source}: unknown attributes {unknown}; "
+                f"the dataset has {list(dataset.schema.names)}"
+            )
+        return [dataset.schema.position(n) for n in names]
+
+    reg_attributes = None if loss.reg_attributes is None else positions("reg_attributes", loss.reg_attributes)
     return LossConfig(
         swap=loss.swap,
         cycle=loss.cycle,
@@ -100,6 +108,8 @@ def loss_config(recipe: Recipe, dataset: AttributeDataset) -> LossConfig:
         reg_draws=loss.reg_draws,
         foreground=loss.foreground,
         latent=loss.latent,
+        blend=loss.blend,
+        blend_attributes=positions("blend_attributes", loss.blend_attributes),
     )
 
 
@@ -278,7 +288,8 @@ def ensure_trained(
         meta = load_meta(checkpoint)
         dataset = training_split(recipe)
         check_compatible(meta, model_config(recipe, dataset), dataset.schema.to_dict(), f"run {run}")
-        diffs = describe_mismatch(what_was_learned(meta["recipe"]), what_was_learned(recipe.to_dict()))
+        saved = recipe_from_dict(meta["recipe"]).to_dict()  # keys added since take their defaults
+        diffs = describe_mismatch(what_was_learned(saved), what_was_learned(recipe.to_dict()))
         if diffs:
             raise UserError(
                 f"run {run} was trained on other data or settings than the recipe ("

@@ -127,3 +127,25 @@ def test_latent_agreement_is_zero_for_disentangled_blocks_and_counts_only_shared
     terms = group_losses(OracleModel(3), y, cfg)
     assert terms["latent"].item() == 0
     assert "latent" not in group_losses(OracleModel(3), x, LossConfig(reg=0.0))  # off by default
+
+
+def test_blend_is_zero_for_a_decoder_linear_in_the_block_and_counts_only_its_attributes():
+    class Snapping(OracleModel):
+        """Decodes block 2 only at whole values: in-between codes jump to one end."""
+
+        def decode(self, z):
+            z = z.clone()
+            z[:, 2] = z[:, 2].round()
+            return super().decode(z)
+
+    x = strict_groups()
+    cfg = LossConfig(swap=1.0, reg=0.1, blend=1.0, blend_attributes=[2])
+    assert group_losses(OracleModel(3, "deae"), x, cfg)["blend"].item() < 1e-7  # linear: the blend itself
+    assert group_losses(Snapping(3, "deae"), x, cfg)["blend"].item() > 1e-4
+    assert (
+        group_losses(Snapping(3, "deae"), x, LossConfig(reg=0.1, blend=1.0, blend_attributes=[0]))[
+            "blend"
+        ].item()
+        < 1e-7
+    )  # only block 2 snaps
+    assert "blend" not in group_losses(Snapping(3, "deae"), x, LossConfig(reg=0.1, blend=0.0))

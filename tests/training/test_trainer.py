@@ -102,6 +102,11 @@ def test_finished_run_is_reused_only_for_the_same_settings(tmp_path):
     reused = ensure_trained(tiny(steps=3, sample_every=1), tmp_path, device="cpu", progress=False)
     saved, loaded = trained.state_dict(), reused.state_dict()
     assert saved.keys() == loaded.keys() and all(torch.equal(saved[k], loaded[k]) for k in saved)
+    meta_file = next((tmp_path / "checkpoints").glob("step_*")) / "meta.json"
+    meta = json.loads(meta_file.read_text())
+    del meta["recipe"]["train"]["loss"]["blend"]  # a run saved before the key existed
+    meta_file.write_text(json.dumps(meta))
+    ensure_trained(tiny(steps=3), tmp_path, device="cpu", progress=False)  # its default: same run
     message = r"train.lr: checkpoint has 0.002, recipe gives 0.001\); pick another"
     with pytest.raises(UserError, match=message):
         ensure_trained(tiny(steps=3, lr=1e-3), tmp_path, device="cpu", progress=False)
@@ -174,6 +179,12 @@ def test_recipe_loss_keys_reach_the_loss(tmp_path):
     recipe = tiny(loss={"foreground": 1.5, "reg": 0.3, "reg_attributes": ["size"]})
     cfg = loss_config(recipe, training_split(recipe))
     assert (cfg.foreground, cfg.reg, list(cfg.reg_attributes)) == (1.5, 0.3, [1])
+    recipe = tiny(loss={"blend": 0.5, "blend_attributes": ["bg_color", "font_color"]})
+    cfg = loss_config(recipe, training_split(recipe))
+    assert (cfg.blend, list(cfg.blend_attributes)) == (0.5, [3, 2])
+    recipe = tiny(loss={"blend": 0.5, "blend_attributes": ["colour"]})
+    with pytest.raises(UserError, match=r"train\.loss\.blend_attributes.*'colour'"):
+        loss_config(recipe, training_split(recipe))
 
 
 def test_cosine_schedule_falls_from_lr_to_five_percent_and_constant_stays():
