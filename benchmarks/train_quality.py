@@ -62,10 +62,10 @@ def main() -> None:
     parser.add_argument("--runs", help="default: runs/benchmarks/train_quality[_small]")
     parser.add_argument("--pairs", type=int, default=500)
     parser.add_argument("--variants", nargs="+", choices=("gsl", "deae"), default=["gsl", "deae"])
-    parser.add_argument("--name", help="results file name [train_quality or train_quality_small]")
+    parser.add_argument("--name", help="results file name [train_quality_large or train_quality_small]")
     args = parser.parse_args()
     start = time.perf_counter()
-    name = args.name or "train_quality" + ("_small" if args.split == "small" else "")
+    name = args.name or "train_quality_" + args.split
     seeds = list(range(args.seeds))
     base = load_recipe(args.recipe)
     full, held_out, splits = held_out_combinations(base)
