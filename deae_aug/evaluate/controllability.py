@@ -39,7 +39,10 @@ def preservation_rate(
 
     ``preserved`` compares with the base image's labels, so it also counts what the model never
     reconstructed; ``preserved_vs_reconstruction`` compares with what the oracle reads from the
-    base's plain reconstruction (t = 0): only what the interpolation itself changed.
+    base's plain reconstruction (t = 0): only what the interpolation itself changed. A model
+    that ignores block k preserves everything, so ``moved`` says how often the oracle reads the
+    partner's value of k at t = 1, and ``controlled`` asks both of a path: it reaches the
+    partner's value and keeps every other attribute of the reconstruction on the way.
     """
     rng = np.random.default_rng(seed)
     rows = swap_pairs(dataset.factors, k, pairs, rng)
@@ -55,9 +58,13 @@ def preservation_rate(
         kept.append((read[:, others] == base[:, others]).all(1))
         kept_recon.append((read[:, others] == recon).all(1))
     kept = np.stack(kept, 1)  # (pairs, steps)
+    end = oracle.predict(decode(model, interpolate(z_a, z_b, model.blocks[k], 1.0))).numpy()
+    moved = end[:, k] == dataset.factors[rows[:, 1], k]
     return {
         "preserved": float(kept.mean()),
         "preserved_vs_reconstruction": float(np.mean(kept_recon)),
+        "moved": float(moved.mean()),
+        "controlled": float((moved[:, None] & np.stack(kept_recon, 1)).mean()),
         "paths_fully_preserved": float(kept.all(1).mean()),
         "pairs": len(rows),
     }

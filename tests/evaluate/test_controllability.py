@@ -71,9 +71,13 @@ def test_preservation_against_labels_and_against_the_reconstruction(small_fonts)
     size = small_fonts.schema.position("size")
     model = LookupModel(small_fonts)
     rate = preservation_rate(model, LookupOracle(model), small_fonts, size, pairs=12, steps=3)
-    assert rate["preserved"] == rate["preserved_vs_reconstruction"] == 1.0
+    assert rate["preserved"] == rate["preserved_vs_reconstruction"] == rate["controlled"] == 1.0
 
     blind = LookupModel(small_fonts, blind=(0,))  # never reconstructs the letter
     rate = preservation_rate(blind, LookupOracle(blind), small_fonts, size, pairs=12, steps=3)
-    assert rate["preserved_vs_reconstruction"] == 1.0  # moving size changes nothing else...
+    assert rate["preserved_vs_reconstruction"] == rate["controlled"] == 1.0  # size moves alone...
     assert rate["preserved"] < 0.75  # ...but the labels count the letter it never had
+
+    deaf = LookupModel(small_fonts, blind=(size,))  # ignores the size block: preserves, controls nothing
+    rate = preservation_rate(deaf, LookupOracle(deaf), small_fonts, size, pairs=12, steps=3)
+    assert rate["preserved_vs_reconstruction"] == 1.0 and rate["moved"] < 0.6 and rate["controlled"] < 0.6
