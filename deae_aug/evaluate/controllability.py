@@ -57,14 +57,14 @@ def preservation_rate(
         read = oracle.predict(decode(model, interpolate(z_a, z_b, model.blocks[k], float(ti)))).numpy()
         kept.append((read[:, others] == base[:, others]).all(1))
         kept_recon.append((read[:, others] == recon).all(1))
-    kept = np.stack(kept, 1)  # (pairs, steps)
+    kept, kept_recon = np.stack(kept, 1), np.stack(kept_recon, 1)  # (pairs, steps)
     end = oracle.predict(decode(model, interpolate(z_a, z_b, model.blocks[k], 1.0))).numpy()
     moved = end[:, k] == dataset.factors[rows[:, 1], k]
     return {
         "preserved": float(kept.mean()),
-        "preserved_vs_reconstruction": float(np.mean(kept_recon)),
+        "preserved_vs_reconstruction": float(kept_recon.mean()),
         "moved": float(moved.mean()),
-        "controlled": float((moved[:, None] & np.stack(kept_recon, 1)).mean()),
+        "controlled": float((moved[:, None] & kept_recon).mean()),
         "paths_fully_preserved": float(kept.all(1).mean()),
         "pairs": len(rows),
     }
