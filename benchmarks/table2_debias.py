@@ -11,6 +11,8 @@ Rows (every ResNet-18 row trains with the same recipe, `train_resnet18`, --steps
 - Reweighting: D_B, batches drawn with probability 1 / |(label, background) group|.
 - GroupDRO: D_B, online group weights (Sagawa et al. 2020), eta 0.01.
 - DEAE latent: logistic regression on DEAE codes without the background block (`Debiaser`).
+- DEAE latent + counterfactuals: the same, fitted also on `debias.counterfactuals` copies of
+  each code with a random image's background block swapped in, decoded and re-encoded.
 - DEAE rebalance: absent (letter, background) pairs synthesised by swapping in the background
   block, then ResNet-18.
 DEAE is trained per setting and seed with the recipe's schedule (as `deae-aug debias` does).
@@ -103,6 +105,12 @@ def one_setting(args: argparse.Namespace, seed: int, fraction: float, oracle: di
     debiaser = Debiaser(deae, schema.names, label, [bias], recipe.debias.classifier, seed)
     debiaser.fit(x_b, y_b.numpy())
     out["DEAE latent"] = (evaluate(debiaser.predict(x_t)), deae_seconds + time.perf_counter() - tick)
+    if recipe.debias.counterfactuals:
+        tick = time.perf_counter()
+        debiaser.counterfactuals = recipe.debias.counterfactuals
+        debiaser.fit(x_b, y_b.numpy())
+        seconds = deae_seconds + time.perf_counter() - tick
+        out["DEAE latent + counterfactuals"] = (evaluate(debiaser.predict(x_t)), seconds)
     images, labels, _ = rebalance(deae, biased, label, bias, seed)
     report, elapsed = resnet(images, labels, "rebalance")
     out["DEAE rebalance"] = (report, deae_seconds + elapsed)

@@ -2,8 +2,14 @@
 
 A classifier cannot use what it never sees: with the background block removed from its input,
 a letter classifier trained on letters that always appear on one background cannot learn the
-background shortcut (paper 3.5). scikit-learn style: ``fit`` / ``predict`` / ``predict_proba``
-on images, parameters validated in ``fit``.
+background shortcut (paper 3.5). But the encoder's other blocks can still carry the background
+(a linear probe reads it from the letter block of a model trained on D_B), so ``counterfactuals``
+adds, per training image, codes of the same image with a random training image's bias blocks
+swapped in, decoded and re-encoded (DEAE's own L_reg at t = 1): the classifier then sees each
+letter under every background as the encoder sees it.
+
+scikit-learn style: ``fit`` / ``predict`` / ``predict_proba`` on images, parameters validated
+in ``fit``.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import LabelBinarizer, StandardScaler
 
 from deae_aug.errors import UserError
-from deae_aug.explore.latent import encode
+from deae_aug.explore.latent import decode, encode
 from deae_aug.io import atomic_path
 from deae_aug.models.autoencoder import Autoencoder
 
@@ -37,6 +43,7 @@ class Debiaser:
     label : the attribute to predict; its block is always kept
     bias : attributes whose blocks are dropped from the classifier's input
     classifier : ``"logistic"`` (logistic regression) or ``"mlp"`` (one hidden layer of 256)
+    counterfactuals : swapped-bias copies of each training code to add (0: the paper's method)
     """
 
     def __init__(
@@ -47,9 +54,11 @@ class Debiaser:
         bias: Sequence[str],
         classifier: str = "logistic",
         seed: int = 0,
+        counterfactuals: int = 0,
     ) -> None:
         self.model, self.names, self.label = model, tuple(names), label
         self.bias, self.classifier, self.seed = tuple(bias), classifier, seed
+        self.counterfactuals = counterfactuals
 
     def _validate(self) -> None:
         for name in (self.label, *self.bias):
@@ -61,26 +70,47 @@ class Debiaser:
             raise UserError("Debiaser: name at least one bias attribute to drop")
         if self.classifier not in CLASSIFIERS:
             raise UserError(f"Debiaser classifier must be one of {CLASSIFIERS}, got {self.classifier!r}")
+        if not isinstance(self.counterfactuals, int) or self.counterfactuals < 0:
+            raise UserError(f"Debiaser counterfactuals must be an integer >= 0, got {self.counterfactuals!r}")
+
+    @property
+    def bias_dims(self) -> np.ndarray:
+        blocks = [self.model.blocks[self.names.index(b)] for b in self.bias]
+        return np.concatenate([np.arange(s.start, s.stop) for s in blocks])
 
     @property
     def kept_dims(self) -> np.ndarray:
         """Latent dimensions the classifier sees: every block except the bias attributes'."""
-        dropped = {self.names.index(b) for b in self.bias}
-        keep = [np.arange(s.start, s.stop) for k, s in enumerate(self.model.blocks) if k not in dropped]
-        return np.concatenate(keep)
+        return np.setdiff1d(np.arange(self.model.cfg.latent_dim), self.bias_dims)
 
     def features(self, images: torch.Tensor) -> np.ndarray:
         """(N, kept dims) codes of uint8 or [-1, 1] float images."""
         return encode(self.model, images).numpy()[:, self.kept_dims]
 
+    def counterfactual_codes(self, codes: torch.Tensor) -> torch.Tensor:
+        """``counterfactuals`` copies of ``codes``, each with the bias blocks of random rows, re-encoded."""
+        generator = torch.Generator().manual_seed(self.seed)
+        dims = torch.from_numpy(self.bias_dims)
+        copies = []
+        for _ in range(self.counterfactuals):
+            swapped = codes.clone()
+            donors = torch.randint(len(codes), (len(codes),), generator=generator)
+            swapped[:, dims] = codes[donors][:, dims]
+            copies.append(encode(self.model, decode(self.model, swapped)))
+        return torch.cat(copies)
+
     def fit(self, images: torch.Tensor, labels: np.ndarray | torch.Tensor) -> Debiaser:
         self._validate()
+        codes, labels = encode(self.model, images), np.asarray(labels)
+        if self.counterfactuals:
+            codes = torch.cat([codes, self.counterfactual_codes(codes)])
+            labels = np.tile(labels, 1 + self.counterfactuals)
         if self.classifier == "logistic":
             head = LogisticRegression(max_iter=2000, C=1.0, random_state=self.seed)
         else:
             head = MLPClassifier(hidden_layer_sizes=(256,), max_iter=500, random_state=self.seed)
         self.pipeline_ = make_pipeline(StandardScaler(), head)
-        self.pipeline_.fit(self.features(images), np.asarray(labels))
+        self.pipeline_.fit(codes.numpy()[:, self.kept_dims], labels)
         self.classes_ = self.pipeline_.classes_
         return self
 

@@ -45,12 +45,15 @@ def run_debias(recipe: Recipe, run: Path, out: Path, device: str = "auto", progr
     test_images, test_factors = load_images(test), test.factors
     extra: dict = {}
     if mode == "latent":
-        debiaser = Debiaser(model, biased.schema.names, label, [bias], recipe.debias.classifier, recipe.seed)
+        debiaser = Debiaser(
+            model, biased.schema.names, label, [bias], recipe.debias.classifier, recipe.seed,
+            recipe.debias.counterfactuals,
+        )  # fmt: skip
         debiaser.fit(load_images(biased), biased.factors[:, y_col])
         predicted = debiaser.predict(test_images)
         out.mkdir(parents=True, exist_ok=True)
         debiaser.save(out / "classifier.safetensors")
-        extra["classifier"] = recipe.debias.classifier
+        extra |= {"classifier": recipe.debias.classifier, "counterfactuals": recipe.debias.counterfactuals}
     else:
         images, labels, synthetic = rebalance(model, biased, label, bias, recipe.seed)
         dev = resolve_device(device)

@@ -74,3 +74,42 @@ def test_save_and_load_give_the_same_predictions(model, monkeypatch, tmp_path, c
     assert loaded.bias == ("bg_color",) and loaded.label == "letter"
     assert np.allclose(loaded.predict_proba(codes), deb.predict_proba(codes), atol=1e-6)
     assert np.array_equal(loaded.predict(codes), deb.predict(codes))
+
+
+def test_counterfactuals_remove_a_bias_leaked_into_the_label_block(model, monkeypatch):
+    """An encoder that copies the background into the letter block defeats dropping the
+    background block; re-encoded swapped-background copies teach the classifier to ignore it."""
+    bg = model.blocks[3]
+
+    def leaky_encode(m, images):  # "images" are codes; letter dim 1 repeats the background
+        out = images.clone()
+        out[:, 1] = images[:, bg.start]
+        return out
+
+    monkeypatch.setattr(latent_module, "encode", leaky_encode)
+    monkeypatch.setattr(latent_module, "decode", lambda m, codes: codes)
+    rng = np.random.default_rng(0)
+
+    def sample(n: int, biased: bool) -> tuple[torch.Tensor, np.ndarray]:
+        labels = rng.integers(0, 2, n)
+        codes = rng.standard_normal((n, 13)).astype(np.float32)
+        codes[:, 0] += 2 * labels - 1  # a weak letter signal
+        side = labels if biased else rng.integers(0, 2, n)
+        codes[:, bg.start] = 4 * side - 2  # the background: the label itself in the biased set
+        return torch.from_numpy(codes), labels
+
+    train, y_train = sample(400, biased=True)
+    test, y_test = sample(400, biased=False)
+    plain = Debiaser(model, NAMES, "letter", ["bg_color"]).fit(train, y_train)
+    debiased = Debiaser(model, NAMES, "letter", ["bg_color"], counterfactuals=3).fit(train, y_train)
+    plain_acc = (plain.predict(test) == y_test).mean()
+    debiased_acc = (debiased.predict(test) == y_test).mean()
+    assert debiased_acc > 0.75 and debiased_acc > plain_acc + 0.15, (plain_acc, debiased_acc)
+
+    copies = debiased.counterfactual_codes(train)
+    assert copies.shape == (3 * 400, 13)
+    kept = [0, *range(2, bg.start), *range(bg.stop, 13)]
+    assert torch.equal(copies[:400, kept], train[:, kept])  # only the bias block (and its leak) moved
+    assert not torch.equal(copies[:400, bg], train[:, bg])
+    with pytest.raises(UserError, match="counterfactuals"):
+        Debiaser(model, NAMES, "letter", ["bg_color"], counterfactuals=-1).fit(train, y_train)
