@@ -24,12 +24,15 @@ Usage: python -m benchmarks.table2_debias [--seeds 3] [--steps 150] [--settings 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import save_file
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
+from torchvision.models import resnet18
 
 from benchmarks.common import environment, summary, write_results
 from deae_aug.data.build import build_splits
@@ -39,10 +42,14 @@ from deae_aug.debias.rebalance import rebalance
 from deae_aug.debias.report import conflicting_mask
 from deae_aug.evaluate.classifier import predict, train_resnet18
 from deae_aug.evaluate.fairness import group_report
+from deae_aug.io import atomic_path
 from deae_aug.recipes import load_recipe
 from deae_aug.training.trainer import ensure_trained
 
-ROWS = ("ERM", "Oracle (D_UB)", "Reweighting", "GroupDRO", "DEAE latent", "DEAE rebalance")
+ROWS = (
+    "ERM", "Oracle (D_UB)", "Reweighting", "GroupDRO",
+    "DEAE latent", "DEAE latent + counterfactuals", "DEAE rebalance",
+)  # fmt: skip
 METRICS = ("unbiased", "worst_group", "bias_conflicting")
 
 
@@ -50,10 +57,34 @@ def setting_name(fraction: float) -> str:
     return f"{fraction * 100:g}%"
 
 
-def save_classifier(model: torch.nn.Module, path: Path) -> None:
+def fingerprint(steps: int, seed: int, *tensors: torch.Tensor | None) -> str:
+    """What a ResNet-18 row was trained on: the same images, labels, weights, steps and seed give
+    the same classifier, so a rerun (one more row, another table) reuses it."""
+    digest = hashlib.sha256(f"{steps} {seed}".encode())
+    for tensor in tensors:
+        digest.update(b"-" if tensor is None else tensor.contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def save_classifier(model: torch.nn.Module, path: Path, key: str, seconds: float) -> None:
     """Weights as safetensors (benchmarks/gradcam.py loads them without executing code)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    save_file({k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}, path)
+    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    with atomic_path(path) as tmp:
+        save_file(state, tmp, metadata={"fingerprint": key, "seconds": f"{seconds:.3f}"})
+
+
+def load_classifier(path: Path, key: str, n_classes: int) -> tuple[torch.nn.Module, float] | None:
+    """The classifier saved at ``path`` and its training seconds, if it was trained on ``key``."""
+    if not path.exists():
+        return None
+    with safe_open(path, "pt") as f:
+        meta = f.metadata() or {}
+    if meta.get("fingerprint") != key:
+        return None
+    model = resnet18(num_classes=n_classes)
+    model.load_state_dict(load_file(path))
+    return model.eval(), float(meta["seconds"])
 
 
 def one_setting(args: argparse.Namespace, seed: int, fraction: float, oracle: dict) -> dict[str, tuple]:
@@ -78,10 +109,15 @@ def one_setting(args: argparse.Namespace, seed: int, fraction: float, oracle: di
         return group_report(predicted, f_t[:, y_col], f_t[:, b_col], conflicting)
 
     def resnet(images: torch.Tensor, labels: torch.Tensor, name: str, **kwargs) -> tuple[dict, float]:
-        tick = time.perf_counter()
-        model = train_resnet18(images, labels, n_classes, args.steps, seed=seed, progress=True, **kwargs)
-        save_classifier(model, folder / f"{name}.safetensors")
-        return evaluate(predict(model, x_t).numpy()), time.perf_counter() - tick
+        path = folder / f"{name}.safetensors"
+        key = fingerprint(args.steps, seed, images, labels, *kwargs.values())
+        saved = load_classifier(path, key, n_classes)
+        if saved is None:
+            tick = time.perf_counter()
+            model = train_resnet18(images, labels, n_classes, args.steps, seed=seed, progress=True, **kwargs)
+            saved = model, time.perf_counter() - tick
+            save_classifier(model, path, key, saved[1])
+        return evaluate(predict(saved[0], x_t).numpy()), saved[1]
 
     groups = torch.from_numpy(biased.factors[:, y_col] * len(schema[bias].values) + biased.factors[:, b_col])
     out = {
