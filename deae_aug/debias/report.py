@@ -33,6 +33,17 @@ def conflicting_mask(recipe: Recipe, factors: np.ndarray, schema) -> np.ndarray:
     )
 
 
+def group_table(accuracy: dict[str, dict[str, float]], label: str, bias: str) -> str:
+    """Accuracy per (label, bias value) group as a Markdown table: where the worst group is."""
+    columns = list(dict.fromkeys(b for row in accuracy.values() for b in row))
+    lines = [f"Accuracy per group ({label} by {bias}):", "", f"| {label} | " + " | ".join(columns) + " |"]
+    lines.append("|---" * (len(columns) + 1) + "|")
+    for value, row in accuracy.items():
+        cells = (f"{row[b]:.2f}" if b in row else "" for b in columns)
+        lines.append(f"| {value} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def run_debias(recipe: Recipe, run: Path, out: Path, device: str = "auto", progress: bool = True) -> dict:
     if recipe.split.debias is None or recipe.split.label is None:
         raise RecipeError(f"Recipe {recipe.source} needs split.label and split.debias for `debias`")
@@ -72,6 +83,12 @@ def run_debias(recipe: Recipe, run: Path, out: Path, device: str = "auto", progr
         test_factors[:, test.schema.position(bias)],
         conflicting_mask(recipe, test_factors, test.schema),
     )
+    label_values, bias_values = test.schema[label].values, test.schema[bias].values
+    by_group = report.pop("by_group")
+    report["group_accuracy"] = {
+        label_values[y]: {bias_values[b]: acc for (yy, b), acc in sorted(by_group.items()) if yy == y}
+        for y in range(len(label_values))
+    }
     report |= {
         "mode": mode,
         "run": str(run),
@@ -85,6 +102,7 @@ def run_debias(recipe: Recipe, run: Path, out: Path, device: str = "auto", progr
         f"# Debiasing report ({recipe.name}, mode {mode})\n\n| metric | value |\n|---|---|\n"
         f"| unbiased accuracy | {report['unbiased']:.4f} |\n"
         f"| worst-group accuracy | {report['worst_group']:.4f} |\n"
-        f"| bias-conflicting accuracy | {report['bias_conflicting']:.4f} |\n",
+        f"| bias-conflicting accuracy | {report['bias_conflicting']:.4f} |\n\n"
+        + group_table(report["group_accuracy"], label, bias),
     )
     return report

@@ -7,12 +7,12 @@ import numpy as np
 
 def group_report(
     predicted: np.ndarray, labels: np.ndarray, bias: np.ndarray, conflicting: np.ndarray
-) -> dict[str, float]:
+) -> dict:
     """``conflicting`` marks test samples whose (label, bias value) pair is rare or absent in training.
 
     unbiased: accuracy on the (balanced) test set; worst_group: the lowest accuracy over
     (label, bias value) groups present in the test set; bias_conflicting: accuracy on the
-    marked samples.
+    marked samples; by_group: {(label, bias value): accuracy}.
     """
     hit = np.asarray(predicted) == np.asarray(labels)
     groups = {}
@@ -24,4 +24,5 @@ def group_report(
         "worst_group": min(groups.values()),
         "bias_conflicting": float(hit[conflicting].mean()) if conflicting.any() else float("nan"),
         "groups": len(groups),
+        "by_group": groups,
     }

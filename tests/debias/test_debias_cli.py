@@ -68,6 +68,9 @@ def test_debias_writes_classifier_and_report(tmp_path, recipe, mode):
         assert 0.0 <= report[key] <= 1.0
     assert report["worst_group"] <= report["unbiased"]
     assert (out / "classifier.safetensors").is_file() and "worst-group" in (out / "report.md").read_text()
+    per_group = [acc for row in report["group_accuracy"].values() for acc in row.values()]
+    assert len(per_group) == report["groups"] and min(per_group) == report["worst_group"]
+    assert "| letter |" in (out / "report.md").read_text()  # the group table, one row per letter
     if mode == "rebalance":
         # every (letter, background) pair is filled up to the largest pair (A on its one background, 6):
         # 4 letters x 3 backgrounds x 6 = 72 images, of which the 24 real ones are D_B
