@@ -142,8 +142,9 @@ def one_setting(args: argparse.Namespace, seed: int, fraction: float, oracle: di
     out["DEAE latent"] = (evaluate(debiaser.predict(x_t)), deae_seconds + time.perf_counter() - tick)
     if recipe.debias.counterfactuals:
         tick = time.perf_counter()
-        debiaser.counterfactuals = recipe.debias.counterfactuals
-        debiaser.fit(x_b, y_b.numpy())
+        debiaser = Debiaser(
+            deae, schema.names, label, [bias], recipe.debias.classifier, seed, recipe.debias.counterfactuals
+        ).fit(x_b, y_b.numpy())
         seconds = deae_seconds + time.perf_counter() - tick
         out["DEAE latent + counterfactuals"] = (evaluate(debiaser.predict(x_t)), seconds)
     images, labels, _ = rebalance(deae, biased, label, bias, seed)
