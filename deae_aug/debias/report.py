@@ -84,11 +84,9 @@ def run_debias(recipe: Recipe, run: Path, out: Path, device: str = "auto", progr
         conflicting_mask(recipe, test_factors, test.schema),
     )
     label_values, bias_values = test.schema[label].values, test.schema[bias].values
-    by_group = report.pop("by_group")
-    report["group_accuracy"] = {
-        label_values[y]: {bias_values[b]: acc for (yy, b), acc in sorted(by_group.items()) if yy == y}
-        for y in range(len(label_values))
-    }
+    report["group_accuracy"] = {}
+    for (y, b), acc in sorted(report.pop("by_group").items()):
+        report["group_accuracy"].setdefault(label_values[y], {})[bias_values[b]] = acc
     report |= {
         "mode": mode,
         "run": str(run),
