@@ -64,6 +64,18 @@ def train_on_large(
     return model.eval(), training_seconds(run)
 
 
+def train_on_small(
+    recipe: str, runs: str | Path, variant: str, seed: int, extra: Sequence[str] = ()
+) -> tuple:
+    """(model, logged training seconds) of one variant and seed trained exactly as ``deae-aug
+    augment`` trains it: the recipe's own split (D_S) and schedule; DEAE includes its GSL-AE phase.
+    Trained, resumed or reused from ``runs/seed<seed>/<variant>``."""
+    run = Path(runs) / f"seed{seed}" / variant
+    overrides = [*extra, f"seed={seed}", f"model.variant={variant}"]
+    model = ensure_trained(load_recipe(recipe, overrides), run, device="cpu")
+    return model.eval(), training_seconds(run)
+
+
 def training_seconds(run: Path) -> float:
     """Training time the run logged (reused or resumed runs included), from its metrics.jsonl."""
     last = (run / "metrics.jsonl").read_text(encoding="utf-8").strip().splitlines()[-1]

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import RESULTS, environment, summary, train_on_large, training_seconds, write_results
+from benchmarks.common import RESULTS, environment, summary, train_on_large, train_on_small, write_results
 from deae_aug.data.build import build_dataset, build_splits
 from deae_aug.data.dataset import load_images
 from deae_aug.evaluate.oracle import oracle_for
@@ -31,7 +31,6 @@ from deae_aug.evaluate.quality import reconstruction_accuracy, reconstruction_l1
 from deae_aug.explore.figures import explore
 from deae_aug.io import save_png
 from deae_aug.recipes import load_recipe
-from deae_aug.training.trainer import ensure_trained
 
 COLOUR_GOAL = ("letter", "size", "font_color", "bg_color")
 
@@ -88,11 +87,8 @@ def main() -> None:
                 cpu = seconds + (gsl_seconds if variant == "deae" else 0.0)
                 steps = args.gsl_steps if variant == "gsl" else args.deae_steps
             else:  # the recipe's own schedule (train.steps); DEAE includes its GSL-AE phase
-                overrides = [*args.set, f"seed={seed}", f"model.variant={variant}"]
-                run = runs / f"seed{seed}" / variant
-                model = ensure_trained(load_recipe(args.recipe, overrides), run, "cpu")
-                seconds = cpu = training_seconds(run)
-                steps = load_recipe(args.recipe, overrides).train.steps
+                model, seconds = train_on_small(args.recipe, runs, variant, seed, args.set)
+                cpu, steps = seconds, load_recipe(args.recipe, args.set).train.steps
             row = {
                 "seed": seed,
                 "steps": steps,

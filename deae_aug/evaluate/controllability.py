@@ -43,6 +43,8 @@ def preservation_rate(
     that ignores block k preserves everything, so ``moved`` says how often the oracle reads the
     partner's value of k at t = 1, and ``controlled`` asks both of a path: it reaches the
     partner's value and keeps every other attribute of the reconstruction on the way.
+    ``kept_by_attribute`` (attribute index -> rate, against the reconstruction) says which
+    attribute an interpolation drags along.
     """
     rng = np.random.default_rng(seed)
     rows = swap_pairs(dataset.factors, k, pairs, rng)
@@ -52,12 +54,13 @@ def preservation_rate(
     base = dataset.factors[rows[:, 0]]
     others = [j for j in range(dataset.factors.shape[1]) if j != k]
     recon = oracle.predict(decode(model, z_a)).numpy()[:, others]
-    kept, kept_recon = [], []
+    kept, kept_each = [], []
     for ti in t:
         read = oracle.predict(decode(model, interpolate(z_a, z_b, model.blocks[k], float(ti)))).numpy()
         kept.append((read[:, others] == base[:, others]).all(1))
-        kept_recon.append((read[:, others] == recon).all(1))
-    kept, kept_recon = np.stack(kept, 1), np.stack(kept_recon, 1)  # (pairs, steps)
+        kept_each.append(read[:, others] == recon)
+    kept, kept_each = np.stack(kept, 1), np.stack(kept_each, 1)  # (pairs, steps), (pairs, steps, others)
+    kept_recon = kept_each.all(2)
     end = oracle.predict(decode(model, interpolate(z_a, z_b, model.blocks[k], 1.0))).numpy()
     moved = end[:, k] == dataset.factors[rows[:, 1], k]
     return {
@@ -66,6 +69,7 @@ def preservation_rate(
         "moved": float(moved.mean()),
         "controlled": float((moved[:, None] & kept_recon).mean()),
         "paths_fully_preserved": float(kept.all(1).mean()),
+        "kept_by_attribute": {j: float(kept_each[..., i].mean()) for i, j in enumerate(others)},
         "pairs": len(rows),
     }
 

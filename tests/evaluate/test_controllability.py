@@ -81,3 +81,29 @@ def test_preservation_against_labels_and_against_the_reconstruction(small_fonts)
     deaf = LookupModel(small_fonts, blind=(size,))  # ignores the size block: preserves, controls nothing
     rate = preservation_rate(deaf, LookupOracle(deaf), small_fonts, size, pairs=12, steps=3)
     assert rate["preserved_vs_reconstruction"] == 1.0 and rate["moved"] < 0.6 and rate["controlled"] < 0.6
+
+
+class LetterLeakModel(LookupModel):
+    """Off the training values of ``leaky`` (mid-interpolation), it also draws the next letter."""
+
+    def __init__(self, dataset, leaky: int) -> None:
+        super().__init__(dataset)
+        self.leaky, self.letters = leaky, len(dataset.schema["letter"].values)
+
+    def decode(self, z):
+        between = (z[:, self.leaky] - z[:, self.leaky].round()).abs() > 1e-3
+        z = z.clone()
+        z[between, 0] = (z[between, 0].round() + 1) % self.letters
+        return super().decode(z)
+
+
+def test_kept_by_attribute_names_the_attribute_an_interpolation_drags_along(small_fonts):
+    fc = small_fonts.schema.position("font_color")
+    small_fonts = small_fonts.select(np.flatnonzero(small_fonts.factors[:, fc] != 0))
+    size = small_fonts.schema.position("size")
+    model = LetterLeakModel(small_fonts, leaky=size)
+    rate = preservation_rate(model, LookupOracle(model), small_fonts, size, pairs=12, steps=3)
+    kept = rate["kept_by_attribute"]
+    assert size not in kept and kept[0] < 0.5  # the letter changes mid-path...
+    assert all(v == 1.0 for j, v in kept.items() if j != 0)  # ...and nothing else does
+    assert rate["preserved_vs_reconstruction"] == kept[0]
