@@ -6,6 +6,11 @@ each true letter, and reports the glyph-focus ratio: the share of positive attri
 the rendered glyph mask, averaged over D_T. At 32 px ResNet-18's layer4 map is 1x1, so the
 maps come from ``gradcam_layer(32)`` = layer1 (8x8), upsampled bilinearly.
 
+The same question without a saliency map: **background sensitivity**. Each D_T image is rendered
+again on every background, all else equal, and each classifier (the two latent debiasers
+included, refitted on D_B from the saved DEAE) predicts all of them. A classifier blind to the
+background changes no prediction.
+
 Usage: python -m benchmarks.gradcam [--setting 0pct] [--seeds 3]  (after table2_debias)
 """
 
@@ -21,12 +26,16 @@ from safetensors.torch import load_file
 from torchvision.models import resnet18
 
 from benchmarks.common import RESULTS, environment, summary, write_results
-from deae_aug.data.build import build_splits
-from deae_aug.data.dataset import load_images
+from deae_aug.data.build import build_dataset, build_splits
+from deae_aug.data.dataset import AttributeDataset, load_images
+from deae_aug.debias.latent import Debiaser
 from deae_aug.debias.report import conflicting_mask
+from deae_aug.evaluate.classifier import predict
+from deae_aug.evaluate.fairness import bias_sensitivity
 from deae_aug.evaluate.gradcam import glyph_focus, gradcam_layer, gradcam_maps, overlay
 from deae_aug.io import save_png
 from deae_aug.recipes import load_recipe
+from deae_aug.training.trainer import ensure_trained
 from deae_aug.viz import image_grid
 
 DILATE = 2  # px: half a layer1 cell at 32 px, the blur of its bilinear upsampling
@@ -36,6 +45,18 @@ MODELS = {
     "rebalance": "DEAE rebalance",
     "groupdro": "GroupDRO",
 }
+
+
+LATENT = {0: "DEAE latent", 5: "DEAE latent + counterfactuals"}  # counterfactual copies per code
+
+
+def on_every_background(test: AttributeDataset, full: AttributeDataset, bias: str) -> torch.Tensor:
+    """(N * V, 3, H, W): each test image rendered on each of the V backgrounds, image-major."""
+    index = {tuple(f): i for i, f in enumerate(full.factors)}
+    col, n_values = test.schema.position(bias), len(test.schema[bias].values)
+    variants = np.repeat(test.factors, n_values, axis=0)
+    variants[:, col] = np.tile(np.arange(n_values), len(test))
+    return load_images(full.select(np.array([index[tuple(f)] for f in variants])))
 
 
 def main() -> None:
@@ -51,6 +72,7 @@ def main() -> None:
     focus: dict[str, list[float]] = {name: [] for name in MODELS}
     focus_near: dict[str, list[float]] = {name: [] for name in MODELS}
     focus_conflicting: dict[str, list[float]] = {name: [] for name in MODELS}
+    sensitivity: dict[str, list[dict]] = {name: [] for name in [*MODELS.values(), *LATENT.values()]}
     layer = None
     for seed in range(args.seeds):
         folder = args.runs / args.setting / f"seed{seed}"
@@ -64,6 +86,10 @@ def main() -> None:
         masks = np.stack([test.mask(i) for i in range(len(test))])
         conflicting = conflicting_mask(recipe, test.factors, test.schema)
         layer = gradcam_layer(test.resolution)
+        bias = recipe.split.debias.bias
+        n_bias = len(test.schema[bias].values)
+        variants = on_every_background(test, build_dataset(recipe.data, recipe.source), bias)
+
         rows = np.flatnonzero(conflicting)  # one bias-conflicting image per letter for the figure
         shown = rows[np.unique(labels[rows].numpy(), return_index=True)[1]][: args.columns]
         tiles = [images[i].permute(1, 2, 0).numpy() for i in shown]
@@ -75,9 +101,20 @@ def main() -> None:
             focus[name].append(float(np.nanmean(ratio)))
             focus_conflicting[name].append(float(np.nanmean(ratio[conflicting])))
             focus_near[name].append(float(np.nanmean(glyph_focus(maps, masks, dilate=DILATE))))
-            print(f"seed {seed} {name}: glyph focus {focus[name][-1]:.3f}", flush=True)
+            predicted = predict(model, variants).numpy().reshape(-1, n_bias)
+            sensitivity[MODELS[name]].append(bias_sensitivity(predicted, labels.numpy()))
+            print(f"seed {seed} {name}: glyph focus {focus[name][-1]:.3f}", sensitivity[MODELS[name]][-1])
             if seed == 0:
                 tiles += [overlay(images[i].permute(1, 2, 0).numpy(), maps[i].numpy()) for i in shown]
+        biased = build_splits(recipe)["biased"]
+        deae = ensure_trained(recipe, folder / "deae", device="cpu")
+        for copies, row in LATENT.items():
+            debiaser = Debiaser(deae, test.schema.names, recipe.split.label, [bias], recipe.debias.classifier,
+                                seed, copies)  # fmt: skip
+            debiaser.fit(load_images(biased), biased.factors[:, label_col])
+            predicted = debiaser.predict(variants).reshape(-1, n_bias)
+            sensitivity[row].append(bias_sensitivity(predicted, labels.numpy()))
+            print(f"seed {seed} {row}:", sensitivity[row][-1], flush=True)
         if seed == 0:
             grid = image_grid(tiles, len(shown), ["D_T image", *MODELS.values()], scale=3)
             save_png(RESULTS / "gradcam.png", grid)
@@ -97,6 +134,9 @@ def main() -> None:
         "glyph_focus_dilated": {MODELS[n]: summary(v) for n, v in focus_near.items()},
         "glyph_focus_bias_conflicting": {MODELS[n]: summary(v) for n, v in focus_conflicting.items()},
         "figure": "gradcam.png",
+        "background_sensitivity": {
+            row: {k: summary([r[k] for r in runs]) for k in runs[0]} for row, runs in sensitivity.items()
+        },
         "wall_seconds": time.perf_counter() - start,
         "environment": environment(),
     }
@@ -113,7 +153,22 @@ def main() -> None:
     for n, label in MODELS.items():
         cells = [summary(focus[n]), summary(focus_conflicting[n]), summary(focus_near[n])]
         lines.append(f"| {label} | " + " | ".join(f"{c['mean']:.3f} ± {c['std']:.3f}" for c in cells) + " |")
-    lines += ["", "![Grad-CAM](gradcam.png)", "", f"Wall time: {payload['wall_seconds']:.0f} s."]
+    lines += [
+        "",
+        "![Grad-CAM](gradcam.png)",
+        "",
+        f"Background sensitivity: every D_T image rendered on all {n_bias} backgrounds, all else equal. "
+        "Changed: share of images whose prediction depends on the background (0 = blind to it). "
+        "Correct on all: share classified correctly on every background.",
+        "",
+        "| classifier | prediction changes with the background | agreement across backgrounds "
+        "| correct on all |",
+        "|---|---|---|---|",
+    ]
+    for row, stats in payload["background_sensitivity"].items():
+        cells = [stats[k] for k in ("changed", "agreement", "correct_on_all")]
+        lines.append(f"| {row} | " + " | ".join(f"{c['mean']:.3f} ± {c['std']:.3f}" for c in cells) + " |")
+    lines += ["", f"Wall time: {payload['wall_seconds']:.0f} s."]
     write_results("gradcam", payload, "\n".join(lines) + "\n")
 
 

@@ -26,3 +26,20 @@ def group_report(
         "groups": len(groups),
         "by_group": groups,
     }
+
+
+def bias_sensitivity(predicted: np.ndarray, labels: np.ndarray) -> dict:
+    """How much predictions depend on the bias attribute alone, from (N, V) predictions: each of N
+    test images rendered again with every one of V bias values, all else equal.
+
+    changed: share of images whose predicted label changes with the bias value (a classifier
+    blind to the bias scores 0); agreement: mean share of an image's V renderings that get its
+    most common prediction; correct_on_all: share classified correctly whatever the bias value.
+    """
+    predicted, labels = np.asarray(predicted), np.asarray(labels)
+    mode_count = np.array([np.bincount(row).max() for row in predicted])
+    return {
+        "changed": float((mode_count < predicted.shape[1]).mean()),
+        "agreement": float((mode_count / predicted.shape[1]).mean()),
+        "correct_on_all": float((predicted == labels[:, None]).all(1).mean()),
+    }

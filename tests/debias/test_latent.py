@@ -5,7 +5,7 @@ import torch
 from deae_aug.debias import latent as latent_module
 from deae_aug.debias.latent import Debiaser
 from deae_aug.errors import UserError
-from deae_aug.evaluate.fairness import group_report
+from deae_aug.evaluate.fairness import bias_sensitivity, group_report
 from deae_aug.models.autoencoder import Autoencoder, ModelConfig
 
 NAMES = ("letter", "size", "font_color", "bg_color", "font")
@@ -61,6 +61,15 @@ def test_group_report_on_a_known_case():
     assert report["unbiased"] == pytest.approx(4 / 6)
     assert report["worst_group"] == 0.0 and report["groups"] == 4
     assert report["bias_conflicting"] == pytest.approx(0.5)
+
+
+def test_bias_sensitivity_on_a_known_case():
+    labels = np.array([0, 1, 2])
+    predicted = np.array([[0, 0, 0], [1, 1, 0], [0, 1, 2]])  # blind, one flip, follows the bias
+    report = bias_sensitivity(predicted, labels)
+    assert report["changed"] == pytest.approx(2 / 3)
+    assert report["agreement"] == pytest.approx((1 + 2 / 3 + 1 / 3) / 3)
+    assert report["correct_on_all"] == pytest.approx(1 / 3)
 
 
 @pytest.mark.parametrize("classifier", ["logistic", "mlp"])
