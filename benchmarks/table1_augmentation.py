@@ -9,6 +9,11 @@ reused; the seeds vary the synthesis draws and the classifier.
 The synthetic images vary the recipe's ``augment.attributes`` (default: all but the label), as
 ``deae-aug augment`` does.
 
+The row "D_S + DEAE, oracle-filtered" is a diagnostic, not in the default rows: of 2 x --count
+DEAE images it keeps the first --count whose letter the attribute oracle (trained on the whole
+rendered dataset, which a user does not have) reads as the source's label. It asks how much of
+DEAE's effect is label noise.
+
 ``--eval val`` scores every row on a validation split instead of D_test, for choosing synthesis
 settings without looking at the test set: the D_L images whose background D_S lacks (green, pink,
 chocolate, silver), the same kind of shift as D_test's, with none of its colours. The D_L row
@@ -29,12 +34,16 @@ from torchvision.transforms import v2
 
 from benchmarks.common import environment, summary, write_results
 from deae_aug.augment.synthesis import synthesize
+from deae_aug.data.build import build_dataset
 from deae_aug.data.dataset import AttributeDataset, load_images
 from deae_aug.evaluate.classifier import accuracy, train_resnet18
+from deae_aug.evaluate.oracle import oracle_for
 from deae_aug.recipes import load_recipe
 from deae_aug.training.trainer import ensure_trained, training_split
 
-ROWS = ("D_S", "D_S + DEAE", "D_S + GSL-AE", "D_S + TrivialAugment", "D_S + DEAE + TrivialAugment", "D_L")
+ROWS = ("D_S", "D_S + DEAE", "D_S + GSL-AE", "D_S + TrivialAugment", "D_S + DEAE + TrivialAugment", "D_L",
+        "D_S + DEAE, oracle-filtered")  # fmt: skip
+FILTERED = ROWS[-1]  # diagnostic, not a method: the oracle knows every rendered image, a user does not
 
 
 def trivial_augment(seed: int):
@@ -57,6 +66,15 @@ def seen_but(small: AttributeDataset, test: AttributeDataset, free: set[str]) ->
     return keep
 
 
+def synthetic_images(
+    model, small: AttributeDataset, attributes: list[str], label: str, count: int, recipe, seed: int
+):
+    """``count`` DEAE or GSL-AE images synthesised from D_S as ``deae-aug augment`` does, and their labels."""
+    s = synthesize(model, small, attributes, count, tuple(recipe.augment.t_range), seed, progress=False,
+                   residual=recipe.augment.residual)  # fmt: skip
+    return s.images, torch.tensor([small.schema[label].index(v) for v in s.records[f"source_{label}"]])
+
+
 def validation_split(small: AttributeDataset, large: AttributeDataset, shifted: set[str], size: int = 2000):
     """D_L images whose values of the ``shifted`` attributes D_S never has, at most ``size`` of them."""
     keep = np.ones(len(large), dtype=bool)
@@ -74,7 +92,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=300, help="ResNet-18 steps (batch 64) for every row")
     parser.add_argument("--count", type=int, default=1000)
     parser.add_argument(
-        "--rows", nargs="+", choices=ROWS, default=list(ROWS), metavar="ROW", help="subset of rows"
+        "--rows", nargs="+", choices=ROWS, default=list(ROWS[:-1]), metavar="ROW", help="subset of rows"
     )
     parser.add_argument(
         "--set", action="append", default=[], help="recipe override, e.g. augment.attributes=[bg_color]"
@@ -104,6 +122,7 @@ def main() -> None:
     only_shift = seen_but(splits["small"], splits["test"], shifted | {label})
     attributes = recipe.augment.attributes or [n for n in splits["small"].schema.names if n != label]
 
+    oracle = oracle_for(build_dataset(recipe.data, recipe.source))[0] if FILTERED in args.rows else None
     models, train_seconds = {}, {}
     needed = [v for v, tag in (("deae", "DEAE"), ("gsl", "GSL-AE")) if any(tag in row for row in args.rows)]
     for variant in needed:
@@ -119,20 +138,16 @@ def main() -> None:
         small_x, small_y = data["small"]
         synthetic = {}
         for variant, model in models.items():
-            s = synthesize(
-                model,
-                splits["small"],
-                attributes,
-                args.count,
-                tuple(recipe.augment.t_range),
-                seed,
-                progress=False,
-                residual=recipe.augment.residual,
+            images, labels = synthetic_images(
+                model, splits["small"], attributes, label, args.count, recipe, seed
             )
-            labels = torch.tensor(
-                [splits["small"].schema[label].index(v) for v in s.records[f"source_{label}"]]
+            synthetic[variant] = (torch.cat([small_x, images]), torch.cat([small_y, labels]))
+        if oracle is not None:
+            images, labels = synthetic_images(
+                models["deae"], splits["small"], attributes, label, 2 * args.count, recipe, seed
             )
-            synthetic[variant] = (torch.cat([small_x, s.images]), torch.cat([small_y, labels]))
+            keep = np.flatnonzero(oracle.predict(images).numpy()[:, col] == labels.numpy())[: args.count]
+            synthetic["filtered"] = (torch.cat([small_x, images[keep]]), torch.cat([small_y, labels[keep]]))
         sets = {  # a row's images (None: its augmenter was not trained) and online augmentation
             "D_S": (data["small"], None),
             "D_S + DEAE": (synthetic.get("deae"), None),
@@ -140,6 +155,7 @@ def main() -> None:
             "D_S + TrivialAugment": (data["small"], trivial_augment(seed)),
             "D_S + DEAE + TrivialAugment": (synthetic.get("deae"), trivial_augment(seed)),
             "D_L": (data["large"], None),
+            FILTERED: (synthetic.get("filtered"), None),
         }
         for row in results:
             (x, y), augment = sets[row]
@@ -178,8 +194,8 @@ def main() -> None:
         f"# Table 1: augmentation of D_S ({args.seeds} seeds, ResNet-18, {args.steps} steps of 64, "
         f"{'test on' if args.eval == 'test' else 'validation (D_val), not D_test:'} {len(splits['test'])} "
         "images with unseen backgrounds)\n",
-        "| training set | images | test accuracy (mean ± std) | per seed | only the background new "
-        f"({int(only_shift.sum())} test images) | s/run |",
+        f"| training set | images | {args.eval} accuracy (mean ± std) | per seed | only the background new "
+        f"({int(only_shift.sum())} {args.eval} images) | s/run |",
         "|---|---|---|---|---|---|",
     ]
     sizes = {"D_S": len(splits["small"]), "D_L": len(splits["large"])}
