@@ -33,7 +33,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import cross_val_score
+from sklearn.model_selection import StratifiedKFold, cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from torchvision.models import resnet18
@@ -169,9 +169,9 @@ def encoder_ceiling(args: argparse.Namespace, seed: int, fraction: float) -> flo
     label, bias = recipe.split.label, recipe.split.debias.bias
     codes = Debiaser(deae, unbiased.schema.names, label, [bias]).features(load_images(unbiased))
     head = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, random_state=seed))
-    return float(
-        cross_val_score(head, codes, unbiased.factors[:, unbiased.schema.position(label)], cv=5).mean()
-    )
+    folds = StratifiedKFold(5, shuffle=True, random_state=seed)
+    labels = unbiased.factors[:, unbiased.schema.position(label)]
+    return float(cross_val_score(head, codes, labels, cv=folds).mean())
 
 
 def main() -> None:
