@@ -35,7 +35,7 @@ from deae_aug.evaluate.fairness import bias_sensitivity
 from deae_aug.evaluate.gradcam import glyph_focus, gradcam_layer, gradcam_maps, overlay
 from deae_aug.io import save_png
 from deae_aug.recipes import load_recipe
-from deae_aug.training.trainer import ensure_trained
+from deae_aug.training.trainer import load_model
 from deae_aug.viz import image_grid
 
 DILATE = 2  # px: half a layer1 cell at 32 px, the blur of its bilinear upsampling
@@ -47,7 +47,7 @@ MODELS = {
 }
 
 
-LATENT = {0: "DEAE latent", 5: "DEAE latent + counterfactuals"}  # counterfactual copies per code
+LATENT = ("DEAE latent", "DEAE latent + counterfactuals")  # 0 and debias.counterfactuals copies
 
 
 def on_every_background(test: AttributeDataset, full: AttributeDataset, bias: str) -> torch.Tensor:
@@ -72,7 +72,7 @@ def main() -> None:
     focus: dict[str, list[float]] = {name: [] for name in MODELS}
     focus_near: dict[str, list[float]] = {name: [] for name in MODELS}
     focus_conflicting: dict[str, list[float]] = {name: [] for name in MODELS}
-    sensitivity: dict[str, list[dict]] = {name: [] for name in [*MODELS.values(), *LATENT.values()]}
+    sensitivity: dict[str, list[dict]] = {name: [] for name in [*MODELS.values(), *LATENT]}
     layer = None
     for seed in range(args.seeds):
         folder = args.runs / args.setting / f"seed{seed}"
@@ -107,8 +107,8 @@ def main() -> None:
             if seed == 0:
                 tiles += [overlay(images[i].permute(1, 2, 0).numpy(), maps[i].numpy()) for i in shown]
         biased = build_splits(recipe)["biased"]
-        deae = ensure_trained(recipe, folder / "deae", device="cpu")
-        for copies, row in LATENT.items():
+        deae = load_model(folder / "deae")[0].eval()  # as table2_debias saved it: never trained here
+        for copies, row in zip((0, recipe.debias.counterfactuals), LATENT, strict=True):
             debiaser = Debiaser(deae, test.schema.names, recipe.split.label, [bias], recipe.debias.classifier,
                                 seed, copies)  # fmt: skip
             debiaser.fit(load_images(biased), biased.factors[:, label_col])
