@@ -171,8 +171,8 @@ def main() -> None:
     start = time.perf_counter()
     base = load_recipe(args.recipe)
     large = build_splits(base)[args.split]
-    runs = args.runs or f"runs/benchmarks/train_quality{'_small' if args.split == 'small' else ''}"
-    name = "controllability" + ("_small" if args.split == "small" else "")
+    suffix = "_small" if args.split == "small" else ""  # shared with train_quality's run folders
+    runs, name = args.runs or f"runs/benchmarks/train_quality{suffix}", f"controllability{suffix}"
     split_name = "D_S" if args.split == "small" else "D_L"
     full = build_dataset(base.data, base.source)
     oracle, oracle_accuracy = oracle_for(full)
