@@ -47,7 +47,7 @@ from deae_aug.debias.report import conflicting_mask
 from deae_aug.evaluate.classifier import predict, train_resnet18
 from deae_aug.evaluate.fairness import group_report
 from deae_aug.io import atomic_path
-from deae_aug.recipes import load_recipe
+from deae_aug.recipes import Recipe, load_recipe
 from deae_aug.training.trainer import ensure_trained
 
 ROWS = (
@@ -59,6 +59,13 @@ METRICS = ("unbiased", "worst_group", "bias_conflicting")
 
 def setting_name(fraction: float) -> str:
     return f"{fraction * 100:g}%"
+
+
+def seed_setting(args: argparse.Namespace, seed: int, fraction: float) -> tuple[Recipe, Path]:
+    """The recipe for one seed and bias setting, and the folder its runs go to."""
+    overrides = [*args.set, f"seed={seed}", f"split.debias.conflict_fraction={fraction}"]
+    folder = args.runs / setting_name(fraction).replace("%", "pct") / f"seed{seed}"
+    return load_recipe(args.recipe, overrides), folder
 
 
 def fingerprint(steps: int, seed: int, *tensors: torch.Tensor | None) -> str:
@@ -96,8 +103,7 @@ def one_setting(args: argparse.Namespace, seed: int, fraction: float, oracle: di
 
     ``oracle`` carries the D_UB classifier between settings of one seed (D_UB does not change).
     """
-    overrides = [*args.set, f"seed={seed}", f"split.debias.conflict_fraction={fraction}"]
-    recipe = load_recipe(args.recipe, overrides)
+    recipe, folder = seed_setting(args, seed, fraction)
     label, bias = recipe.split.label, recipe.split.debias.bias
     splits = build_splits(recipe)
     biased, test = splits["biased"], splits["test"]
@@ -107,7 +113,6 @@ def one_setting(args: argparse.Namespace, seed: int, fraction: float, oracle: di
     x_b, y_b = load_images(biased), torch.from_numpy(biased.factors[:, y_col].copy())
     x_t, f_t = load_images(test), test.factors
     conflicting = conflicting_mask(recipe, f_t, schema)
-    folder = args.runs / setting_name(fraction).replace("%", "pct") / f"seed{seed}"
 
     def evaluate(predicted: np.ndarray) -> dict:
         return group_report(predicted, f_t[:, y_col], f_t[:, b_col], conflicting)
@@ -160,10 +165,7 @@ def one_setting(args: argparse.Namespace, seed: int, fraction: float, oracle: di
 def encoder_ceiling(args: argparse.Namespace, seed: int, fraction: float) -> float:
     """5-fold accuracy of the latent debiaser's logistic regression fitted on the *unbiased* D_UB's
     codes (bias block dropped): what the encoder allows at best, measured without touching D_T."""
-    recipe = load_recipe(
-        args.recipe, [*args.set, f"seed={seed}", f"split.debias.conflict_fraction={fraction}"]
-    )
-    folder = args.runs / setting_name(fraction).replace("%", "pct") / f"seed{seed}"
+    recipe, folder = seed_setting(args, seed, fraction)
     deae = ensure_trained(recipe, folder / "deae", device="cpu", progress=False)
     unbiased = build_splits(recipe)["unbiased"]
     label, bias = recipe.split.label, recipe.split.debias.bias

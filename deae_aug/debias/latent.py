@@ -6,7 +6,10 @@ background shortcut (paper 3.5). But the encoder's other blocks can still carry 
 (a linear probe reads it from the letter block of a model trained on D_B), so ``counterfactuals``
 adds, per training image, codes of the same image with a random training image's bias blocks
 swapped in, decoded and re-encoded (DEAE's own L_reg at t = 1): the classifier then sees each
-letter under every background as the encoder sees it.
+letter under every background as the encoder sees it. ``test_counterfactuals`` does the same at
+prediction time: it averages the classifier's probabilities over copies of the test image's code
+with training images' bias blocks swapped in, so a test image is classified as it would look on
+the backgrounds the classifier was trained on.
 
 scikit-learn style: ``fit`` / ``predict`` / ``predict_proba`` on images, parameters validated
 in ``fit``.
@@ -44,6 +47,8 @@ class Debiaser:
     bias : attributes whose blocks are dropped from the classifier's input
     classifier : ``"logistic"`` (logistic regression) or ``"mlp"`` (one hidden layer of 256)
     counterfactuals : swapped-bias copies of each training code to add (0: the paper's method)
+    test_counterfactuals : swapped-bias copies of each test code to average predictions over
+        (0: classify the image's own code)
     """
 
     def __init__(
@@ -55,10 +60,11 @@ class Debiaser:
         classifier: str = "logistic",
         seed: int = 0,
         counterfactuals: int = 0,
+        test_counterfactuals: int = 0,
     ) -> None:
         self.model, self.names, self.label = model, tuple(names), label
         self.bias, self.classifier, self.seed = tuple(bias), classifier, seed
-        self.counterfactuals = counterfactuals
+        self.counterfactuals, self.test_counterfactuals = counterfactuals, test_counterfactuals
 
     def _validate(self) -> None:
         for name in (self.label, *self.bias):
@@ -70,8 +76,10 @@ class Debiaser:
             raise UserError("Debiaser: name at least one bias attribute to drop")
         if self.classifier not in CLASSIFIERS:
             raise UserError(f"Debiaser classifier must be one of {CLASSIFIERS}, got {self.classifier!r}")
-        if not isinstance(self.counterfactuals, int) or self.counterfactuals < 0:
-            raise UserError(f"Debiaser counterfactuals must be an integer >= 0, got {self.counterfactuals!r}")
+        for key in ("counterfactuals", "test_counterfactuals"):
+            value = getattr(self, key)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise UserError(f"Debiaser {key} must be an integer >= 0, got {value!r}")
 
     @property
     def bias_dims(self) -> np.ndarray:
@@ -87,21 +95,29 @@ class Debiaser:
         """(N, kept dims) codes of uint8 or [-1, 1] float images."""
         return encode(self.model, images).numpy()[:, self.kept_dims]
 
+    def swapped_copies(
+        self, codes: torch.Tensor, donors: torch.Tensor, copies: int, seed: int
+    ) -> torch.Tensor:
+        """``copies`` stacked copies of ``codes``, each with the bias dims of random ``donors`` rows
+        swapped in, decoded and re-encoded."""
+        generator = torch.Generator().manual_seed(seed)
+        dims = torch.from_numpy(self.bias_dims)
+        out = []
+        for _ in range(copies):
+            swapped = codes.clone()
+            swapped[:, dims] = donors[torch.randint(len(donors), (len(codes),), generator=generator)]
+            out.append(encode(self.model, decode(self.model, swapped)))
+        return torch.cat(out)
+
     def counterfactual_codes(self, codes: torch.Tensor) -> torch.Tensor:
         """``counterfactuals`` copies of ``codes``, each with the bias blocks of random rows, re-encoded."""
-        generator = torch.Generator().manual_seed(self.seed)
-        dims = torch.from_numpy(self.bias_dims)
-        copies = []
-        for _ in range(self.counterfactuals):
-            swapped = codes.clone()
-            donors = torch.randint(len(codes), (len(codes),), generator=generator)
-            swapped[:, dims] = codes[donors][:, dims]
-            copies.append(encode(self.model, decode(self.model, swapped)))
-        return torch.cat(copies)
+        donors = codes[:, torch.from_numpy(self.bias_dims)]
+        return self.swapped_copies(codes, donors, self.counterfactuals, self.seed)
 
     def fit(self, images: torch.Tensor, labels: np.ndarray | torch.Tensor) -> Debiaser:
         self._validate()
         codes, labels = encode(self.model, images), np.asarray(labels)
+        self.donors_ = codes[:, torch.from_numpy(self.bias_dims)]  # what test copies draw from
         if self.counterfactuals:
             codes = torch.cat([codes, self.counterfactual_codes(codes)])
             labels = np.tile(labels, 1 + self.counterfactuals)
@@ -119,18 +135,28 @@ class Debiaser:
             raise UserError("Debiaser is not fitted yet; call fit(images, labels) first")
 
     def predict(self, images: torch.Tensor) -> np.ndarray:
-        self._check_fitted()
-        return self.pipeline_.predict(self.features(images))
+        proba = self.predict_proba(images)
+        return self.classes_[proba.argmax(axis=1)]
 
     def predict_proba(self, images: torch.Tensor) -> np.ndarray:
         self._check_fitted()
-        return self.pipeline_.predict_proba(self.features(images))
+        codes = encode(self.model, images)
+        if not self.test_counterfactuals:
+            return self.pipeline_.predict_proba(codes.numpy()[:, self.kept_dims])
+        copies = self.swapped_copies(codes, self.donors_, self.test_counterfactuals, self.seed + 1)
+        proba = self.pipeline_.predict_proba(copies.numpy()[:, self.kept_dims])
+        return proba.reshape(self.test_counterfactuals, len(codes), -1).mean(axis=0)
 
     def save(self, path: str | Path) -> Path:
         """The fitted scaler and head as safetensors arrays (loading executes no code)."""
         self._check_fitted()
         scaler, head = self.pipeline_[0], self.pipeline_[-1]
-        arrays = {"scaler.mean": scaler.mean_, "scaler.scale": scaler.scale_, "classes": self.classes_}
+        arrays = {
+            "scaler.mean": scaler.mean_,
+            "scaler.scale": scaler.scale_,
+            "classes": self.classes_,
+            "donors": self.donors_.numpy(),
+        }
         if self.classifier == "logistic":
             arrays |= {"coef": head.coef_, "intercept": head.intercept_}
         else:
@@ -142,6 +168,8 @@ class Debiaser:
             "label": self.label,
             "bias": json.dumps(self.bias),
             "classifier": self.classifier,
+            "seed": str(self.seed),
+            "test_counterfactuals": str(self.test_counterfactuals),
             "out_activation": getattr(head, "out_activation_", ""),
         }
         with atomic_path(path) as tmp:
@@ -153,8 +181,15 @@ class Debiaser:
         with safe_open(path, "pt") as f:
             meta, arrays = f.metadata(), {k: f.get_tensor(k).numpy() for k in f.keys()}  # noqa: SIM118
         deb = cls(
-            model, json.loads(meta["names"]), meta["label"], json.loads(meta["bias"]), meta["classifier"]
+            model,
+            json.loads(meta["names"]),
+            meta["label"],
+            json.loads(meta["bias"]),
+            meta["classifier"],
+            seed=int(meta.get("seed", 0)),
+            test_counterfactuals=int(meta.get("test_counterfactuals", 0)),
         )
+        deb.donors_ = torch.from_numpy(arrays["donors"]) if "donors" in arrays else torch.empty(0)
         scaler = StandardScaler()
         scaler.mean_, scaler.scale_ = arrays["scaler.mean"], arrays["scaler.scale"]
         scaler.var_, scaler.n_features_in_ = scaler.scale_**2, len(scaler.mean_)

@@ -58,13 +58,17 @@ def run_debias(recipe: Recipe, run: Path, out: Path, device: str = "auto", progr
     if mode == "latent":
         debiaser = Debiaser(
             model, biased.schema.names, label, [bias], recipe.debias.classifier, recipe.seed,
-            recipe.debias.counterfactuals,
+            recipe.debias.counterfactuals, recipe.debias.test_counterfactuals,
         )  # fmt: skip
         debiaser.fit(load_images(biased), biased.factors[:, y_col])
         predicted = debiaser.predict(test_images)
         out.mkdir(parents=True, exist_ok=True)
         debiaser.save(out / "classifier.safetensors")
-        extra |= {"classifier": recipe.debias.classifier, "counterfactuals": recipe.debias.counterfactuals}
+        extra |= {
+            "classifier": recipe.debias.classifier,
+            "counterfactuals": recipe.debias.counterfactuals,
+            "test_counterfactuals": recipe.debias.test_counterfactuals,
+        }
     else:
         images, labels, synthetic = rebalance(model, biased, label, bias, recipe.seed)
         dev = resolve_device(device)

@@ -80,6 +80,7 @@ def test_save_and_load_give_the_same_predictions(model, monkeypatch, tmp_path, c
     monkeypatch.setattr(latent_module, "encode", lambda m, images: images)
     deb = Debiaser(model, NAMES, "letter", ["bg_color"], classifier=classifier).fit(codes, labels)
     loaded = Debiaser.load(deb.save(tmp_path / "clf.safetensors"), model)
+    assert torch.equal(loaded.donors_, deb.donors_)
     assert loaded.bias == ("bg_color",) and loaded.label == "letter"
     assert np.allclose(loaded.predict_proba(codes), deb.predict_proba(codes), atol=1e-6)
     assert np.array_equal(loaded.predict(codes), deb.predict(codes))
@@ -122,3 +123,16 @@ def test_counterfactuals_remove_a_bias_leaked_into_the_label_block(model, monkey
     assert not torch.equal(copies[:400, bg], train[:, bg])
     with pytest.raises(UserError, match="counterfactuals"):
         Debiaser(model, NAMES, "letter", ["bg_color"], counterfactuals=-1).fit(train, y_train)
+
+    # at test time: averaging over training backgrounds makes the image's own background irrelevant
+    averaged = Debiaser(model, NAMES, "letter", ["bg_color"], counterfactuals=3, test_counterfactuals=8).fit(
+        train, y_train
+    )
+    moved_bias = test.clone()
+    moved_bias[:, bg.start] = -moved_bias[:, bg.start]
+    assert np.allclose(averaged.predict_proba(test), averaged.predict_proba(moved_bias))
+    assert not np.allclose(plain.predict_proba(test), plain.predict_proba(moved_bias))
+    averaged_acc = (averaged.predict(test) == y_test).mean()
+    assert averaged_acc > plain_acc + 0.15, (plain_acc, averaged_acc)
+    with pytest.raises(UserError, match="test_counterfactuals"):
+        Debiaser(model, NAMES, "letter", ["bg_color"], test_counterfactuals=1.5).fit(train, y_train)
