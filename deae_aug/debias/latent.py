@@ -9,7 +9,8 @@ swapped in, decoded and re-encoded (DEAE's own L_reg at t = 1): the classifier t
 letter under every background as the encoder sees it. ``test_counterfactuals`` does the same at
 prediction time: it averages the classifier's probabilities over copies of the test image's code
 with training images' bias blocks swapped in, so a test image is classified as it would look on
-the backgrounds the classifier was trained on.
+the backgrounds the classifier was trained on. On Fonts that costs more than it gains (a decoded
+copy loses letter detail; benchmarks/debias_validation.py), so it is off by default.
 
 scikit-learn style: ``fit`` / ``predict`` / ``predict_proba`` on images, parameters validated
 in ``fit``.
