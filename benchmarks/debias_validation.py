@@ -3,8 +3,9 @@
 For each seed, the DEAE of recipes/fonts_bias.yaml is trained on D_B (or reused from the folder
 table2_debias.py uses), then `Debiaser` is fitted on D_B with every combination of classifier
 and number of counterfactual training copies, and scored on D_UB with every number of test-time
-copies: unbiased accuracy, worst group and bias-conflicting images. D_UB is disjoint from D_B and D_T and has every letter on every
-background, so it answers "which setting generalises off the bias" without looking at D_T.
+copies: unbiased accuracy, worst group and bias-conflicting images. D_UB is disjoint from D_B
+and D_T and has every letter on every background, so it answers "which setting generalises off
+the bias" without looking at D_T.
 
 Usage: python -m benchmarks.debias_validation [--seeds 1] [--counterfactuals 0 5 10 20]
        [--test-counterfactuals 0 6]

@@ -142,11 +142,11 @@ class Debiaser:
     def predict_proba(self, images: torch.Tensor) -> np.ndarray:
         self._check_fitted()
         codes = encode(self.model, images)
-        if not self.test_counterfactuals:
-            return self.pipeline_.predict_proba(codes.numpy()[:, self.kept_dims])
-        copies = self.swapped_copies(codes, self.donors_, self.test_counterfactuals, self.seed + 1)
-        proba = self.pipeline_.predict_proba(copies.numpy()[:, self.kept_dims])
-        return proba.reshape(self.test_counterfactuals, len(codes), -1).mean(axis=0)
+        n, copies = len(codes), self.test_counterfactuals
+        if copies:
+            codes = self.swapped_copies(codes, self.donors_, copies, self.seed + 1)
+        proba = self.pipeline_.predict_proba(codes.numpy()[:, self.kept_dims])
+        return proba.reshape(max(copies, 1), n, -1).mean(axis=0)
 
     def save(self, path: str | Path) -> Path:
         """The fitted scaler and head as safetensors arrays (loading executes no code)."""
