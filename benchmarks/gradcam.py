@@ -4,14 +4,16 @@ Loads the ResNet-18 classifiers that benchmarks/table2_debias.py saved for one b
 (default 0%: G1 letters never leave their background), computes captum Grad-CAM maps on D_T for
 each true letter, and reports the glyph-focus ratio: the share of positive attribution inside
 the rendered glyph mask, averaged over D_T. At 32 px ResNet-18's layer4 map is 1x1, so the
-maps come from ``gradcam_layer(32)`` = layer1 (8x8), upsampled bilinearly.
+maps come from ``gradcam_layer(32)`` = layer1 (8x8), upsampled bilinearly. ``--scale 2`` trains
+the classifiers again on the same images enlarged to 64 px and reads layer2 (8x8), one stage
+deeper; classifiers missing from --runs are trained here with table2_debias's recipe.
 
 The same question without a saliency map: **background sensitivity**. Each D_T image is rendered
 again on every background, all else equal, and each classifier (the two latent debiasers
 included, refitted on D_B from the saved DEAE) predicts all of them. A classifier blind to the
 background changes no prediction.
 
-Usage: python -m benchmarks.gradcam [--setting 0pct] [--seeds 3]  (after table2_debias)
+Usage: python -m benchmarks.gradcam [--setting 0pct] [--seeds 3] [--scale 2] [--models erm oracle]
 """
 
 from __future__ import annotations
@@ -22,23 +24,22 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import load_file
-from torchvision.models import resnet18
 
 from benchmarks.common import RESULTS, environment, summary, write_results
+from benchmarks.table2_debias import trained_resnet
 from deae_aug.data.build import build_dataset, build_splits
 from deae_aug.data.dataset import AttributeDataset, load_images
 from deae_aug.debias.latent import Debiaser
 from deae_aug.debias.report import conflicting_mask
 from deae_aug.evaluate.classifier import predict
 from deae_aug.evaluate.fairness import bias_sensitivity
-from deae_aug.evaluate.gradcam import glyph_focus, gradcam_layer, gradcam_maps, overlay
+from deae_aug.evaluate.gradcam import enlarge, glyph_focus, gradcam_layer, gradcam_maps, overlay
 from deae_aug.io import save_png
 from deae_aug.recipes import load_recipe
 from deae_aug.training.trainer import load_model
 from deae_aug.viz import image_grid
 
-DILATE = 2  # px: half a layer1 cell at 32 px, the blur of its bilinear upsampling
+DILATE = 2  # px at 32 px (times --scale): half a layer1 cell, the blur of its bilinear upsampling
 MODELS = {
     "erm": "ERM (D_B)",
     "oracle": "Oracle (D_UB)",
@@ -66,49 +67,56 @@ def main() -> None:
     parser.add_argument("--setting", default="0pct", help="folder under --runs: 0pct, 1pct or 5pct")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--columns", type=int, default=8, help="test images in the figure")
+    parser.add_argument("--scale", type=int, default=1, help="classifiers see the images enlarged this much")
+    parser.add_argument("--steps", type=int, default=150, help="ResNet-18 steps, as in table2_debias")
+    parser.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS))
     args = parser.parse_args()
     start = time.perf_counter()
     fraction = float(args.setting.removesuffix("pct")) / 100
-    focus: dict[str, list[float]] = {name: [] for name in MODELS}
-    focus_near: dict[str, list[float]] = {name: [] for name in MODELS}
-    focus_conflicting: dict[str, list[float]] = {name: [] for name in MODELS}
-    sensitivity: dict[str, list[dict]] = {name: [] for name in [*MODELS.values(), *LATENT]}
+    models = {name: MODELS[name] for name in args.models}
+    latent = LATENT if args.scale == 1 else ()  # DEAE reads the native images: --scale changes nothing
+    result_name = "gradcam" if args.scale == 1 else f"gradcam_x{args.scale}"
+    dilate = DILATE * args.scale
+    focus: dict[str, list[float]] = {name: [] for name in models}
+    focus_near: dict[str, list[float]] = {name: [] for name in models}
+    focus_conflicting: dict[str, list[float]] = {name: [] for name in models}
+    sensitivity: dict[str, list[dict]] = {name: [] for name in [*models.values(), *latent]}
     layer = None
     for seed in range(args.seeds):
         folder = args.runs / args.setting / f"seed{seed}"
-        missing = [n for n in MODELS if not (folder / f"{n}.safetensors").exists()]
-        if missing:
-            raise SystemExit(f"{folder}: no {', '.join(missing)} classifier; run table2_debias first")
         recipe = load_recipe(args.recipe, [f"seed={seed}", f"split.debias.conflict_fraction={fraction}"])
-        test = build_splits(recipe)["test"]
+        splits = build_splits(recipe)
+        test = splits["test"]
         label_col = test.schema.position(recipe.split.label)
-        images, labels = load_images(test), torch.from_numpy(test.factors[:, label_col].copy())
+        images = enlarge(load_images(test), args.scale)
+        labels = torch.from_numpy(test.factors[:, label_col].copy())
         masks = np.stack([test.mask(i) for i in range(len(test))])
+        masks = masks.repeat(args.scale, axis=1).repeat(args.scale, axis=2)
         conflicting = conflicting_mask(recipe, test.factors, test.schema)
-        layer = gradcam_layer(test.resolution)
+        layer = gradcam_layer(test.resolution * args.scale)
         bias = recipe.split.debias.bias
         n_bias = len(test.schema[bias].values)
         variants = on_every_background(test, build_dataset(recipe.data, recipe.source), bias)
+        variants = enlarge(variants, args.scale)
 
         rows = np.flatnonzero(conflicting)  # one bias-conflicting image per letter for the figure
         shown = rows[np.unique(labels[rows].numpy(), return_index=True)[1]][: args.columns]
         tiles = [images[i].permute(1, 2, 0).numpy() for i in shown]
-        for name in MODELS:
-            model = resnet18(num_classes=len(test.schema[recipe.split.label].values))
-            model.load_state_dict(load_file(folder / f"{name}.safetensors"))
+        for name in models:
+            model = trained_resnet(name, recipe, splits, folder, args.steps, seed, args.scale)[0]
             maps = gradcam_maps(model, images, labels, layer)
             ratio = glyph_focus(maps, masks)
             focus[name].append(float(np.nanmean(ratio)))
             focus_conflicting[name].append(float(np.nanmean(ratio[conflicting])))
-            focus_near[name].append(float(np.nanmean(glyph_focus(maps, masks, dilate=DILATE))))
+            focus_near[name].append(float(np.nanmean(glyph_focus(maps, masks, dilate=dilate))))
             predicted = predict(model, variants).numpy().reshape(-1, n_bias)
-            sensitivity[MODELS[name]].append(bias_sensitivity(predicted, labels.numpy()))
-            print(f"seed {seed} {name}: glyph focus {focus[name][-1]:.3f}", sensitivity[MODELS[name]][-1])
+            sensitivity[models[name]].append(bias_sensitivity(predicted, labels.numpy()))
+            print(f"seed {seed} {name}: glyph focus {focus[name][-1]:.3f}", sensitivity[models[name]][-1])
             if seed == 0:
                 tiles += [overlay(images[i].permute(1, 2, 0).numpy(), maps[i].numpy()) for i in shown]
-        biased = build_splits(recipe)["biased"]
-        deae = load_model(folder / "deae")[0].eval()  # as table2_debias saved it: never trained here
-        for copies, row in zip((0, recipe.debias.counterfactuals), LATENT, strict=True):
+        biased = splits["biased"]
+        deae = load_model(folder / "deae")[0].eval() if latent else None  # as table2_debias saved it
+        for copies, row in zip((0, recipe.debias.counterfactuals), latent, strict=False):
             debiaser = Debiaser(deae, test.schema.names, recipe.split.label, [bias], recipe.debias.classifier,
                                 seed, copies)  # fmt: skip
             debiaser.fit(load_images(biased), biased.factors[:, label_col])
@@ -116,24 +124,28 @@ def main() -> None:
             sensitivity[row].append(bias_sensitivity(predicted, labels.numpy()))
             print(f"seed {seed} {row}:", sensitivity[row][-1], flush=True)
         if seed == 0:
-            grid = image_grid(tiles, len(shown), ["D_T image", *MODELS.values()], scale=3)
-            save_png(RESULTS / "gradcam.png", grid)
+            zoom = 3 if args.scale == 1 else 2
+            grid = image_grid(tiles, len(shown), ["D_T image", *models.values()], scale=zoom)
+            save_png(RESULTS / f"{result_name}.png", grid)
     glyph_area = float((masks > 0.5).mean())
-    near_area = float(np.nanmean(glyph_focus(torch.ones(masks.shape), masks, dilate=DILATE)))
+    near_area = float(np.nanmean(glyph_focus(torch.ones(masks.shape), masks, dilate=dilate)))
     payload = {
         "benchmark": "gradcam",
         "setting": args.setting,
         "seeds": list(range(args.seeds)),
-        "resolution": test.resolution,
+        "resolution": test.resolution * args.scale,
+        "rendered_resolution": test.resolution,
+        "enlarged": f"{args.scale}x, bilinear (glyph masks: nearest)",
+        "resnet_steps": args.steps,
         "layer": layer,
         "method": "captum LayerGradCam, relu_attributions=True, bilinear upsampling, target = true letter",
         "glyph_area_share": glyph_area,
-        "glyph_focus": {MODELS[n]: summary(v) for n, v in focus.items()},
-        "glyph_dilation_px": DILATE,
+        "glyph_focus": {models[n]: summary(v) for n, v in focus.items()},
+        "glyph_dilation_px": dilate,
         "glyph_dilated_area_share": near_area,
-        "glyph_focus_dilated": {MODELS[n]: summary(v) for n, v in focus_near.items()},
-        "glyph_focus_bias_conflicting": {MODELS[n]: summary(v) for n, v in focus_conflicting.items()},
-        "figure": "gradcam.png",
+        "glyph_focus_dilated": {models[n]: summary(v) for n, v in focus_near.items()},
+        "glyph_focus_bias_conflicting": {models[n]: summary(v) for n, v in focus_conflicting.items()},
+        "figure": f"{result_name}.png",
         "background_sensitivity": {
             row: {k: summary([r[k] for r in runs]) for k in runs[0]} for row, runs in sensitivity.items()
         },
@@ -141,21 +153,25 @@ def main() -> None:
         "environment": environment(),
     }
     lines = [
-        f"# Grad-CAM glyph focus (fonts_bias, setting {args.setting}, {args.seeds} seeds, 32 px, {layer})",
+        f"# Grad-CAM glyph focus (fonts_bias, setting {args.setting}, {args.seeds} seeds, "
+        f"{payload['resolution']} px, {layer})",
+        "",
+        f"Classifiers: ResNet-18, {args.steps} steps, on the {test.resolution} px images"
+        + ("." if args.scale == 1 else f" enlarged {args.scale}x (bilinear) to give an 8x8 map at {layer}."),
         "",
         "Share of positive Grad-CAM attribution inside the glyph mask, mean ± std over seeds. "
         f"Glyph pixels are {glyph_area * 100:.1f}% of an image, {near_area * 100:.1f}% with the glyph "
-        f"grown by {DILATE} px (a map blind to the glyph scores about those).",
+        f"grown by {dilate} px (a map blind to the glyph scores about those).",
         "",
-        "| classifier | on the glyph | bias-conflicting images | within 2 px of the glyph |",
+        f"| classifier | on the glyph | bias-conflicting images | within {dilate} px of the glyph |",
         "|---|---|---|---|",
     ]
-    for n, label in MODELS.items():
+    for n, label in models.items():
         cells = [summary(focus[n]), summary(focus_conflicting[n]), summary(focus_near[n])]
         lines.append(f"| {label} | " + " | ".join(f"{c['mean']:.3f} ± {c['std']:.3f}" for c in cells) + " |")
     lines += [
         "",
-        "![Grad-CAM](gradcam.png)",
+        f"![Grad-CAM]({result_name}.png)",
         "",
         f"Background sensitivity: every D_T image rendered on all {n_bias} backgrounds, all else equal. "
         "Changed: share of images whose prediction depends on the background (0 = blind to it). "
@@ -169,7 +185,7 @@ def main() -> None:
         cells = [stats[k] for k in ("changed", "agreement", "correct_on_all")]
         lines.append(f"| {row} | " + " | ".join(f"{c['mean']:.3f} ± {c['std']:.3f}" for c in cells) + " |")
     lines += ["", f"Wall time: {payload['wall_seconds']:.0f} s."]
-    write_results("gradcam", payload, "\n".join(lines) + "\n")
+    write_results(result_name, payload, "\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":

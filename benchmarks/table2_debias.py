@@ -46,6 +46,7 @@ from deae_aug.debias.rebalance import rebalance
 from deae_aug.debias.report import conflicting_mask
 from deae_aug.evaluate.classifier import predict, train_resnet18
 from deae_aug.evaluate.fairness import group_report
+from deae_aug.evaluate.gradcam import enlarge
 from deae_aug.io import atomic_path
 from deae_aug.recipes import Recipe, load_recipe
 from deae_aug.training.trainer import ensure_trained
@@ -98,6 +99,48 @@ def load_classifier(path: Path, key: str, n_classes: int) -> tuple[torch.nn.Modu
     return model.eval(), float(meta["seconds"])
 
 
+def training_set(
+    name: str, recipe: Recipe, splits: dict, folder: Path, seed: int
+) -> tuple[torch.Tensor, torch.Tensor, dict]:
+    """Images, labels and `train_resnet18` keyword arguments of the ResNet-18 row ``name``:
+    erm, reweighting, groupdro (D_B), oracle (D_UB) or rebalance (D_B plus DEAE swaps)."""
+    label, bias = recipe.split.label, recipe.split.debias.bias
+    if name == "rebalance":
+        deae = ensure_trained(recipe, folder / "deae", device="cpu", progress=True)
+        images, labels, _ = rebalance(deae, splits["biased"], label, bias, seed)
+        return images, labels, {}
+    data = splits["unbiased" if name == "oracle" else "biased"]
+    schema = data.schema
+    y_col, b_col = schema.position(label), schema.position(bias)
+    images, labels = load_images(data), torch.from_numpy(data.factors[:, y_col].copy())
+    groups = torch.from_numpy(data.factors[:, y_col] * len(schema[bias].values) + data.factors[:, b_col])
+    extra = {
+        "reweighting": {"sample_weights": 1.0 / torch.bincount(groups)[groups]},
+        "groupdro": {"groups": groups},
+    }
+    return images, labels, extra.get(name, {})
+
+
+def trained_resnet(
+    name: str, recipe: Recipe, splits: dict, folder: Path, steps: int, seed: int, scale: int = 1
+) -> tuple[torch.nn.Module, float]:
+    """The ResNet-18 row ``name`` and its training seconds, loaded from ``folder`` when it was
+    trained on the same data before. ``scale`` > 1 trains on images enlarged that many times
+    (benchmarks/gradcam.py: a Grad-CAM map of 8x8 from a deeper stage)."""
+    images, labels, kwargs = training_set(name, recipe, splits, folder, seed)
+    images = enlarge(images, scale)
+    path = folder / (f"{name}.safetensors" if scale == 1 else f"{name}_x{scale}.safetensors")
+    key = fingerprint(steps, seed, images, labels, *kwargs.values())
+    n_classes = len(splits["biased"].schema[recipe.split.label].values)
+    saved = load_classifier(path, key, n_classes)
+    if saved is None:
+        tick = time.perf_counter()
+        model = train_resnet18(images, labels, n_classes, steps, seed=seed, progress=True, **kwargs)
+        saved = model, time.perf_counter() - tick
+        save_classifier(model, path, key, saved[1])
+    return saved
+
+
 def one_setting(args: argparse.Namespace, seed: int, fraction: float, oracle: dict) -> dict[str, tuple]:
     """Every row for one bias setting and seed: {row: (report, seconds)}.
 
@@ -109,7 +152,6 @@ def one_setting(args: argparse.Namespace, seed: int, fraction: float, oracle: di
     biased, test = splits["biased"], splits["test"]
     schema = biased.schema
     y_col, b_col = schema.position(label), schema.position(bias)
-    n_classes = len(schema[label].values)
     x_b, y_b = load_images(biased), torch.from_numpy(biased.factors[:, y_col].copy())
     x_t, f_t = load_images(test), test.factors
     conflicting = conflicting_mask(recipe, f_t, schema)
@@ -117,27 +159,13 @@ def one_setting(args: argparse.Namespace, seed: int, fraction: float, oracle: di
     def evaluate(predicted: np.ndarray) -> dict:
         return group_report(predicted, f_t[:, y_col], f_t[:, b_col], conflicting)
 
-    def resnet(images: torch.Tensor, labels: torch.Tensor, name: str, **kwargs) -> tuple[dict, float]:
-        path = folder / f"{name}.safetensors"
-        key = fingerprint(args.steps, seed, images, labels, *kwargs.values())
-        saved = load_classifier(path, key, n_classes)
-        if saved is None:
-            tick = time.perf_counter()
-            model = train_resnet18(images, labels, n_classes, args.steps, seed=seed, progress=True, **kwargs)
-            saved = model, time.perf_counter() - tick
-            save_classifier(model, path, key, saved[1])
-        return evaluate(predict(saved[0], x_t).numpy()), saved[1]
+    def resnet(name: str) -> tuple[dict, float]:
+        model, seconds = trained_resnet(name, recipe, splits, folder, args.steps, seed)
+        return evaluate(predict(model, x_t).numpy()), seconds
 
-    groups = torch.from_numpy(biased.factors[:, y_col] * len(schema[bias].values) + biased.factors[:, b_col])
-    out = {
-        "ERM": resnet(x_b, y_b, "erm"),
-        "Reweighting": resnet(x_b, y_b, "reweighting", sample_weights=1.0 / torch.bincount(groups)[groups]),
-        "GroupDRO": resnet(x_b, y_b, "groupdro", groups=groups),
-    }
+    out = {"ERM": resnet("erm"), "Reweighting": resnet("reweighting"), "GroupDRO": resnet("groupdro")}
     if not oracle:  # D_UB is the same in every setting: train once per seed, copy the weights
-        unbiased = splits["unbiased"]
-        y_ub = torch.from_numpy(unbiased.factors[:, y_col].copy())
-        oracle["result"] = resnet(load_images(unbiased), y_ub, "oracle")
+        oracle["result"] = resnet("oracle")
         oracle["path"] = folder / "oracle.safetensors"
     else:
         (folder / "oracle.safetensors").write_bytes(oracle["path"].read_bytes())
@@ -156,8 +184,7 @@ def one_setting(args: argparse.Namespace, seed: int, fraction: float, oracle: di
         ).fit(x_b, y_b.numpy())
         seconds = deae_seconds + time.perf_counter() - tick
         out["DEAE latent + counterfactuals"] = (evaluate(debiaser.predict(x_t)), seconds)
-    images, labels, _ = rebalance(deae, biased, label, bias, seed)
-    report, elapsed = resnet(images, labels, "rebalance")
+    report, elapsed = resnet("rebalance")
     out["DEAE rebalance"] = (report, deae_seconds + elapsed)
     return out
 
