@@ -16,9 +16,11 @@ Rows (every ResNet-18 row trains with the same recipe, `train_resnet18`, --steps
 - DEAE rebalance: absent (letter, background) pairs synthesised by swapping in the background
   block, then ResNet-18.
 DEAE is trained per setting and seed with the recipe's schedule (as `deae-aug debias` does).
+--scale 2 lets the ResNet-18 rows see the images enlarged to 64 px (the standard stem shrinks
+32 px to 8x8 before its first block; benchmarks/resnet_budget.py measures what that costs).
 Classifiers are saved under --runs (runs/benchmarks/table2/) for benchmarks/gradcam.py.
 
-Usage: python -m benchmarks.table2_debias [--seeds 3] [--steps 150] [--settings 0.0 0.01 0.05]
+Usage: python -m benchmarks.table2_debias [--seeds 3] [--steps 150] [--scale 1] [--settings 0.0 0.01 0.05]
 """
 
 from __future__ import annotations
@@ -121,15 +123,18 @@ def training_set(
     return images, labels, extra.get(name, {})
 
 
+def classifier_file(name: str, scale: int) -> str:
+    return f"{name}.safetensors" if scale == 1 else f"{name}_x{scale}.safetensors"
+
+
 def trained_resnet(
     name: str, recipe: Recipe, splits: dict, folder: Path, steps: int, seed: int, scale: int = 1
 ) -> tuple[torch.nn.Module, float]:
     """The ResNet-18 row ``name`` and its training seconds, loaded from ``folder`` when it was
-    trained on the same data before. ``scale`` > 1 trains on images enlarged that many times
-    (benchmarks/gradcam.py: a Grad-CAM map of 8x8 from a deeper stage)."""
+    trained on the same data before. ``scale`` > 1 trains on images enlarged that many times."""
     images, labels, kwargs = training_set(name, recipe, splits, folder, seed)
     images = enlarge(images, scale)
-    path = folder / (f"{name}.safetensors" if scale == 1 else f"{name}_x{scale}.safetensors")
+    path = folder / classifier_file(name, scale)
     key = fingerprint(steps, seed, images, labels, *kwargs.values())
     n_classes = len(splits["biased"].schema[recipe.split.label].values)
     saved = load_classifier(path, key, n_classes)
@@ -160,15 +165,15 @@ def one_setting(args: argparse.Namespace, seed: int, fraction: float, oracle: di
         return group_report(predicted, f_t[:, y_col], f_t[:, b_col], conflicting)
 
     def resnet(name: str) -> tuple[dict, float]:
-        model, seconds = trained_resnet(name, recipe, splits, folder, args.steps, seed)
-        return evaluate(predict(model, x_t).numpy()), seconds
+        model, seconds = trained_resnet(name, recipe, splits, folder, args.steps, seed, args.scale)
+        return evaluate(predict(model, enlarge(x_t, args.scale)).numpy()), seconds
 
     out = {"ERM": resnet("erm"), "Reweighting": resnet("reweighting"), "GroupDRO": resnet("groupdro")}
     if not oracle:  # D_UB is the same in every setting: train once per seed, copy the weights
         oracle["result"] = resnet("oracle")
-        oracle["path"] = folder / "oracle.safetensors"
+        oracle["path"] = folder / classifier_file("oracle", args.scale)
     else:
-        (folder / "oracle.safetensors").write_bytes(oracle["path"].read_bytes())
+        (folder / oracle["path"].name).write_bytes(oracle["path"].read_bytes())
     out["Oracle (D_UB)"] = oracle["result"]
 
     deae = ensure_trained(recipe, folder / "deae", device="cpu", progress=True)
@@ -208,6 +213,9 @@ def main() -> None:
     parser.add_argument("--recipe", default="recipes/fonts_bias.yaml")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--steps", type=int, default=150, help="ResNet-18 steps (batch 64) for every row")
+    parser.add_argument(
+        "--scale", type=int, default=1, help="ResNet-18 rows see the images enlarged this much"
+    )
     parser.add_argument("--settings", type=float, nargs="+", default=[0.0, 0.01, 0.05])
     parser.add_argument("--name", default="table2_debias", help="results file name")
     parser.add_argument("--set", action="append", default=[], help="recipe override, e.g. train.steps=20")
@@ -236,6 +244,8 @@ def main() -> None:
         "recipe_overrides": args.set,
         "seeds": list(range(args.seeds)),
         "resnet_steps": args.steps,
+        "resnet_scale": args.scale,
+        "resnet_input_px": load_recipe(args.recipe, args.set).data.resolution * args.scale,
         "batch_size": 64,
         "groupdro_eta": 0.01,
         "settings": "share of bias-conflicting images per G1/G2 letter in D_B",
@@ -260,7 +270,7 @@ def markdown(payload: dict) -> str:
 
     lines = [
         f"# Table 2: debiasing (fonts_bias, 32 px, {len(payload['seeds'])} seeds, "
-        f"ResNet-18 {payload['resnet_steps']} steps)",
+        f"ResNet-18 {payload['resnet_steps']} steps on {payload['resnet_input_px']}-px input)",
         "",
         "Accuracy on D_T in %, mean ± std over seeds. Setting = share of bias-conflicting images "
         "per G1/G2 letter in D_B (0%: G1 letters never leave their background).",
