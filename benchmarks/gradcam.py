@@ -31,9 +31,9 @@ from deae_aug.data.build import build_dataset, build_splits
 from deae_aug.data.dataset import AttributeDataset, load_images
 from deae_aug.debias.latent import Debiaser
 from deae_aug.debias.report import conflicting_mask
-from deae_aug.evaluate.classifier import predict
+from deae_aug.evaluate.classifier import enlarge, predict
 from deae_aug.evaluate.fairness import bias_sensitivity
-from deae_aug.evaluate.gradcam import enlarge, glyph_focus, gradcam_layer, gradcam_maps, overlay
+from deae_aug.evaluate.gradcam import glyph_focus, gradcam_layer, gradcam_maps, overlay
 from deae_aug.io import save_png
 from deae_aug.recipes import load_recipe
 from deae_aug.training.trainer import load_model

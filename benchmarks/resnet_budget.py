@@ -21,8 +21,7 @@ from sklearn.model_selection import train_test_split
 from benchmarks.common import environment, summary, write_results
 from deae_aug.data.build import build_splits
 from deae_aug.data.dataset import load_images
-from deae_aug.evaluate.classifier import accuracy, train_resnet18
-from deae_aug.evaluate.gradcam import enlarge
+from deae_aug.evaluate.classifier import accuracy, enlarge, train_resnet18
 from deae_aug.recipes import load_recipe
 
 

@@ -46,9 +46,8 @@ from deae_aug.data.dataset import load_images
 from deae_aug.debias.latent import Debiaser
 from deae_aug.debias.rebalance import rebalance
 from deae_aug.debias.report import conflicting_mask
-from deae_aug.evaluate.classifier import predict, train_resnet18
+from deae_aug.evaluate.classifier import enlarge, predict, train_resnet18
 from deae_aug.evaluate.fairness import group_report
-from deae_aug.evaluate.gradcam import enlarge
 from deae_aug.io import atomic_path
 from deae_aug.recipes import Recipe, load_recipe
 from deae_aug.training.trainer import ensure_trained

@@ -152,6 +152,7 @@ class DebiasSection:
     counterfactuals: int = _bounded(0, ge=0)  # latent mode: swapped-bias copies per image (0: paper)
     test_counterfactuals: int = _bounded(0, ge=0)  # latent mode: copies per test image to average over
     classifier_steps: int = _bounded(300, ge=1)  # rebalance mode: ResNet-18 steps (batch 64)
+    classifier_scale: int = _bounded(1, ge=1)  # rebalance mode: ResNet-18 sees images enlarged this much
     out: str | None = None  # None: reports/<name>-<mode>
     run: str | None = None  # None: runs/<name>-<variant>
 

@@ -15,9 +15,9 @@ from deae_aug.data.splits import BiasGroup, allowed_bias_values
 from deae_aug.debias.latent import Debiaser
 from deae_aug.debias.rebalance import rebalance
 from deae_aug.errors import RecipeError
-from deae_aug.evaluate.classifier import predict, train_resnet18
+from deae_aug.evaluate.classifier import enlarge, predict, train_resnet18
 from deae_aug.evaluate.fairness import group_report
-from deae_aug.io import atomic_write_text
+from deae_aug.io import atomic_path, atomic_write_text
 from deae_aug.recipes import Recipe
 from deae_aug.training.trainer import ensure_trained, resolve_device
 
@@ -71,16 +71,22 @@ def run_debias(recipe: Recipe, run: Path, out: Path, device: str = "auto", progr
         }
     else:
         images, labels, synthetic = rebalance(model, biased, label, bias, recipe.seed)
-        dev = resolve_device(device)
+        dev, scale = resolve_device(device), recipe.debias.classifier_scale
         classifier = train_resnet18(
-            images, labels, len(biased.schema[label].values), recipe.debias.classifier_steps,
+            enlarge(images, scale), labels, len(biased.schema[label].values), recipe.debias.classifier_steps,
             seed=recipe.seed, device=dev, progress=progress,
         )  # fmt: skip
-        predicted = predict(classifier, test_images).numpy()
+        predicted = predict(classifier, enlarge(test_images, scale)).numpy()
         out.mkdir(parents=True, exist_ok=True)
         state = {k: v.detach().contiguous().cpu() for k, v in classifier.state_dict().items()}
-        save_file(state, out / "classifier.safetensors")
-        extra |= {"classifier": "resnet18", "synthetic_images": synthetic, "training_images": len(images)}
+        with atomic_path(out / "classifier.safetensors") as tmp:
+            save_file(state, tmp, metadata={"input_scale": str(scale)})
+        extra |= {
+            "classifier": "resnet18",
+            "classifier_scale": scale,
+            "synthetic_images": synthetic,
+            "training_images": len(images),
+        }
     report = group_report(
         predicted,
         test_factors[:, y_col],

@@ -16,6 +16,17 @@ from tqdm import tqdm
 from deae_aug.data.dataset import to_float
 
 
+def enlarge(images: torch.Tensor, scale: int) -> torch.Tensor:
+    """uint8 (N, C, H, W) ``images`` resized bilinearly to ``scale`` times their size: ResNet-18's
+    stem shrinks its input 4x before the first block, so 32-px images leave it 8x8 maps."""
+    if scale == 1:
+        return images
+    if scale < 1:
+        raise ValueError(f"scale must be a whole number >= 1, got {scale}")
+    big = torch.nn.functional.interpolate(images.float(), scale_factor=scale, mode="bilinear")
+    return big.round().clamp(0, 255).to(torch.uint8)
+
+
 class GroupDRO:
     """Online GroupDRO weights: a group's weight grows by exp(eta * its mean loss) each step."""
 

@@ -2,8 +2,8 @@
 
 ResNet-18 halves the resolution five times, so ``layer4`` sees 1x1 at 32 px and localises
 nothing. ``gradcam_layer`` picks the deepest stage whose map is still at least 8x8 (``layer1``
-at 32 px, ``layer2`` at 64 px, ``layer3`` at 128 px). ``enlarge`` lets a classifier see small
-images at 2x or 4x, so a deeper stage still gives an 8x8 map.
+at 32 px, ``layer2`` at 64 px, ``layer3`` at 128 px): a classifier that sees images enlarged
+(``classifier.enlarge``) gives an 8x8 map at a deeper stage.
 """
 
 from __future__ import annotations
@@ -26,16 +26,6 @@ def gradcam_layer(resolution: int, min_size: int = 8) -> str:
         if resolution // stride >= min_size:
             return name
     raise ValueError(f"{resolution} px is too small for a {min_size}x{min_size} Grad-CAM map (need >= 32 px)")
-
-
-def enlarge(images: torch.Tensor, scale: int) -> torch.Tensor:
-    """uint8 (N, C, H, W) ``images`` resized bilinearly to ``scale`` times their size."""
-    if scale == 1:
-        return images
-    if scale < 1:
-        raise ValueError(f"scale must be a whole number >= 1, got {scale}")
-    big = torch.nn.functional.interpolate(images.float(), scale_factor=scale, mode="bilinear")
-    return big.round().clamp(0, 255).to(torch.uint8)
 
 
 def gradcam_maps(

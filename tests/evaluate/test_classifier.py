@@ -1,6 +1,7 @@
+import pytest
 import torch
 
-from deae_aug.evaluate.classifier import GroupDRO
+from deae_aug.evaluate.classifier import GroupDRO, enlarge
 
 
 def test_group_dro_shifts_weight_to_the_worst_group():
@@ -19,3 +20,14 @@ def test_group_dro_loss_is_differentiable():
     losses = torch.tensor([0.5, 1.5], requires_grad=True)
     GroupDRO(2)(losses, torch.tensor([0, 1])).backward()
     assert losses.grad is not None and (losses.grad > 0).all()
+
+
+def test_enlarge_keeps_uint8_and_flat_regions():
+    images = torch.zeros((2, 3, 32, 32), dtype=torch.uint8)
+    images[:, 0, :16] = 200  # top half red
+    big = enlarge(images, 2)
+    assert big.shape == (2, 3, 64, 64) and big.dtype == torch.uint8
+    assert (big[:, 0, :30] == 200).all() and (big[:, 0, 34:] == 0).all()  # blended only at the edge
+    assert enlarge(images, 1) is images
+    with pytest.raises(ValueError, match="scale"):
+        enlarge(images, 0)

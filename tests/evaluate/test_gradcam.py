@@ -4,7 +4,7 @@ import torch
 from torch import nn
 from torchvision.models import resnet18
 
-from deae_aug.evaluate.gradcam import enlarge, glyph_focus, gradcam_layer, gradcam_maps
+from deae_aug.evaluate.gradcam import glyph_focus, gradcam_layer, gradcam_maps
 
 
 class GlyphOrGroundNet(nn.Module):
@@ -63,14 +63,3 @@ def test_gradcam_on_resnet18_at_64px_uses_layer2_and_keeps_the_model_intact():
     assert maps.shape == (2, 64, 64) and torch.isfinite(maps).all()
     assert all(m.inplace for m in model.modules() if isinstance(m, nn.ReLU))  # the caller's model untouched
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
-
-
-def test_enlarge_keeps_uint8_and_flat_regions():
-    images = torch.zeros((2, 3, 32, 32), dtype=torch.uint8)
-    images[:, 0, :16] = 200  # top half red
-    big = enlarge(images, 2)
-    assert big.shape == (2, 3, 64, 64) and big.dtype == torch.uint8
-    assert (big[:, 0, :30] == 200).all() and (big[:, 0, 34:] == 0).all()  # blended only at the edge
-    assert enlarge(images, 1) is images
-    with pytest.raises(ValueError, match="scale"):
-        enlarge(images, 0)
