@@ -3,10 +3,10 @@
 Loads the ResNet-18 classifiers that benchmarks/table2_debias.py saved for one bias setting
 (default 0%: G1 letters never leave their background), computes captum Grad-CAM maps on D_T for
 each true letter, and reports the glyph-focus ratio: the share of positive attribution inside
-the rendered glyph mask, averaged over D_T. At 32 px ResNet-18's layer4 map is 1x1, so the
-maps come from ``gradcam_layer(32)`` = layer1 (8x8), upsampled bilinearly. ``--scale 2`` trains
-the classifiers again on the same images enlarged to 64 px and reads layer2 (8x8), one stage
-deeper; classifiers missing from --runs are trained here with table2_debias's recipe.
+the rendered glyph mask, averaged over D_T. The classifiers see the 32-px images enlarged
+--scale times, as table2_debias trains them (default 2: 64 px), and the maps come from the
+deepest stage still 8x8 (``gradcam_layer``: layer2 at 64 px, layer1 at 32 px), upsampled
+bilinearly. Classifiers missing from --runs are trained here with table2_debias's recipe.
 
 The same question without a saliency map: **background sensitivity**. Each D_T image is rendered
 again on every background, all else equal, and each classifier (the two latent debiasers
@@ -14,6 +14,7 @@ included, refitted on D_B from the saved DEAE) predicts all of them. A classifie
 background changes no prediction.
 
 Usage: python -m benchmarks.gradcam [--setting 0pct] [--seeds 3] [--scale 2] [--models erm oracle]
+Writes benchmarks/results/gradcam_<input px>px.{json,md,png}.
 """
 
 from __future__ import annotations
@@ -67,20 +68,19 @@ def main() -> None:
     parser.add_argument("--setting", default="0pct", help="folder under --runs: 0pct, 1pct or 5pct")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--columns", type=int, default=8, help="test images in the figure")
-    parser.add_argument("--scale", type=int, default=1, help="classifiers see the images enlarged this much")
+    parser.add_argument("--scale", type=int, default=2, help="classifiers see the images enlarged this much")
     parser.add_argument("--steps", type=int, default=150, help="ResNet-18 steps, as in table2_debias")
     parser.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS))
     args = parser.parse_args()
     start = time.perf_counter()
     fraction = float(args.setting.removesuffix("pct")) / 100
     models = {name: MODELS[name] for name in args.models}
-    latent = LATENT if args.scale == 1 else ()  # DEAE reads the native images: --scale changes nothing
-    result_name = "gradcam" if args.scale == 1 else f"gradcam_x{args.scale}"
+    result_name = f"gradcam_{load_recipe(args.recipe).data.resolution * args.scale}px"
     dilate = DILATE * args.scale
     focus: dict[str, list[float]] = {name: [] for name in models}
     focus_near: dict[str, list[float]] = {name: [] for name in models}
     focus_conflicting: dict[str, list[float]] = {name: [] for name in models}
-    sensitivity: dict[str, list[dict]] = {name: [] for name in [*models.values(), *latent]}
+    sensitivity: dict[str, list[dict]] = {name: [] for name in [*models.values(), *LATENT]}
     layer = None
     for seed in range(args.seeds):
         folder = args.runs / args.setting / f"seed{seed}"
@@ -97,7 +97,7 @@ def main() -> None:
         bias = recipe.split.debias.bias
         n_bias = len(test.schema[bias].values)
         variants = on_every_background(test, build_dataset(recipe.data, recipe.source), bias)
-        variants = enlarge(variants, args.scale)
+        enlarged = enlarge(variants, args.scale)
 
         rows = np.flatnonzero(conflicting)  # one bias-conflicting image per letter for the figure
         shown = rows[np.unique(labels[rows].numpy(), return_index=True)[1]][: args.columns]
@@ -109,14 +109,14 @@ def main() -> None:
             focus[name].append(float(np.nanmean(ratio)))
             focus_conflicting[name].append(float(np.nanmean(ratio[conflicting])))
             focus_near[name].append(float(np.nanmean(glyph_focus(maps, masks, dilate=dilate))))
-            predicted = predict(model, variants).numpy().reshape(-1, n_bias)
+            predicted = predict(model, enlarged).numpy().reshape(-1, n_bias)
             sensitivity[models[name]].append(bias_sensitivity(predicted, labels.numpy()))
             print(f"seed {seed} {name}: glyph focus {focus[name][-1]:.3f}", sensitivity[models[name]][-1])
             if seed == 0:
                 tiles += [overlay(images[i].permute(1, 2, 0).numpy(), maps[i].numpy()) for i in shown]
         biased = splits["biased"]
-        deae = load_model(folder / "deae")[0].eval() if latent else None  # as table2_debias saved it
-        for copies, row in zip((0, recipe.debias.counterfactuals), latent, strict=False):
+        deae = load_model(folder / "deae")[0].eval()  # as table2_debias saved it; reads native images
+        for copies, row in zip((0, recipe.debias.counterfactuals), LATENT, strict=True):
             debiaser = Debiaser(deae, test.schema.names, recipe.split.label, [bias], recipe.debias.classifier,
                                 seed, copies)  # fmt: skip
             debiaser.fit(load_images(biased), biased.factors[:, label_col])
