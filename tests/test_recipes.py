@@ -46,6 +46,7 @@ def test_nested_unknown_key_in_list_item():
         ({"split": {"debias": {"conflict_fraction": 1.5}}}, r"'split.debias.conflict_fraction' .* < 1.0"),
         ({"seed": True}, r"'seed' .* must be an integer; got True"),
         ({"debias": {"test_counterfactuals": -2}}, r"'debias.test_counterfactuals' .* must be >= 0; got -2"),
+        ({"debias": {"classifier_scale": 0}}, r"'debias.classifier_scale' .* must be >= 1; got 0"),
     ],
 )
 def test_wrong_types_and_values_name_the_key(data, message):
