@@ -159,6 +159,7 @@ def one_setting(args: argparse.Namespace, seed: int, fraction: float, oracle: di
     y_col, b_col = schema.position(label), schema.position(bias)
     x_b, y_b = load_images(biased), torch.from_numpy(biased.factors[:, y_col].copy())
     x_t, f_t = load_images(test), test.factors
+    x_t_resnet = enlarge(x_t, args.scale)  # what the ResNet-18 rows see
     conflicting = conflicting_mask(recipe, f_t, schema)
 
     def evaluate(predicted: np.ndarray) -> dict:
@@ -166,7 +167,7 @@ def one_setting(args: argparse.Namespace, seed: int, fraction: float, oracle: di
 
     def resnet(name: str) -> tuple[dict, float]:
         model, seconds = trained_resnet(name, recipe, splits, folder, args.steps, seed, args.scale)
-        return evaluate(predict(model, enlarge(x_t, args.scale)).numpy()), seconds
+        return evaluate(predict(model, x_t_resnet).numpy()), seconds
 
     out = {"ERM": resnet("erm"), "Reweighting": resnet("reweighting"), "GroupDRO": resnet("groupdro")}
     if not oracle:  # D_UB is the same in every setting: train once per seed, copy the weights
