@@ -76,6 +76,22 @@ def train_on_small(
     return model.eval(), training_seconds(run)
 
 
+def percent(stats: dict) -> str:
+    """A `summary` in %: '83.6 ± 6.6', or the mean alone for one value (no spread to show)."""
+    spread = f" ± {stats['std'] * 100:.1f}" if len(stats["values"]) > 1 else ""
+    return f"{stats['mean'] * 100:.1f}{spread}"
+
+
+def metric_table(first_column: str, results: dict, metrics: Sequence[str]) -> list[str]:
+    """Markdown table lines: one row per result, its ``metrics`` in % and its mean seconds."""
+    lines = [f"| {first_column} | " + " | ".join(m.replace("_", " ") for m in metrics) + " | s |"]
+    lines.append("|---" * (len(metrics) + 2) + "|")
+    for name, stats in results.items():
+        cells = " | ".join(percent(stats[m]) for m in metrics)
+        lines.append(f"| {name} | {cells} | {stats['seconds']['mean']:.0f} |")
+    return lines
+
+
 def training_seconds(run: Path) -> float:
     """Training time the run logged (reused or resumed runs included), from its metrics.jsonl."""
     last = (run / "metrics.jsonl").read_text(encoding="utf-8").strip().splitlines()[-1]

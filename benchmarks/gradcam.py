@@ -45,6 +45,7 @@ MODELS = {
     "erm": "ERM (D_B)",
     "oracle": "Oracle (D_UB)",
     "rebalance": "DEAE rebalance",
+    "rebalance_residual": "DEAE rebalance, residual",
     "groupdro": "GroupDRO",
 }
 

@@ -99,6 +99,8 @@ class LossSection:
     reg_attributes: list[str] | None = None  # None: every attribute in turn
     reg_t: Literal["sample", "element"] = "sample"
     reg_draws: int = _bounded(1, ge=1)
+    # L_reg trains only the decoder (re-encoding without gradient to the encoder); false: the paper
+    reg_decoder_only: bool = False
     # Image L1 weights each pixel by 1 + foreground * |pixel - the image's median colour|, so
     # small glyphs on a plain background are learned early; 0 is the reference's plain L1.
     foreground: float = _bounded(0.0, ge=0.0)
@@ -153,6 +155,7 @@ class DebiasSection:
     test_counterfactuals: int = _bounded(0, ge=0)  # latent mode: copies per test image to average over
     classifier_steps: int = _bounded(300, ge=1)  # rebalance mode: ResNet-18 steps (batch 64)
     classifier_scale: int = _bounded(1, ge=1)  # rebalance mode: ResNet-18 sees images enlarged this much
+    residual: bool = False  # rebalance mode: synthetic image = source + decoded change (as augment.residual)
     out: str | None = None  # None: reports/<name>-<mode>
     run: str | None = None  # None: runs/<name>-<variant>
 

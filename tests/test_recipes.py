@@ -47,6 +47,7 @@ def test_nested_unknown_key_in_list_item():
         ({"seed": True}, r"'seed' .* must be an integer; got True"),
         ({"debias": {"test_counterfactuals": -2}}, r"'debias.test_counterfactuals' .* must be >= 0; got -2"),
         ({"debias": {"classifier_scale": 0}}, r"'debias.classifier_scale' .* must be >= 1; got 0"),
+        ({"debias": {"residual": "yes"}}, r"'debias.residual' .* must be true or false; got 'yes'"),
     ],
 )
 def test_wrong_types_and_values_name_the_key(data, message):

@@ -19,9 +19,9 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from deae_aug.data.dataset import AttributeDataset, load_images, to_float
+from deae_aug.data.dataset import AttributeDataset, load_images
 from deae_aug.errors import UserError
-from deae_aug.explore.latent import decode, encode, interpolate
+from deae_aug.explore.latent import decode_edit, encode, interpolate
 from deae_aug.io import save_png
 from deae_aug.models.autoencoder import Autoencoder
 from deae_aug.training.samples import to_uint8
@@ -84,9 +84,7 @@ def synthesize(
             rows = np.flatnonzero(attribute[sl] == k)
             zp = codes[partner[sl][rows]]
             z[rows] = interpolate(z[rows], zp, model.blocks[k], torch.from_numpy(t[sl][rows]).float())
-        edited = decode(model, z)
-        if residual:
-            edited = to_float(images[source[sl]]) + edited - decode(model, codes[source[sl]])
+        edited = decode_edit(model, z, codes[source[sl]], images[source[sl]] if residual else None)
         out.append(torch.from_numpy(to_uint8(edited)).permute(0, 3, 1, 2))
         bar.update(len(z))
     bar.close()

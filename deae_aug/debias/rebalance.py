@@ -1,5 +1,9 @@
 """Debiasing in image space, as the authors' code did: synthesise the (label, bias value)
-combinations the biased set lacks by swapping bias blocks, then train an ordinary classifier."""
+combinations the biased set lacks by swapping bias blocks, then train an ordinary classifier.
+
+With ``residual``, a synthetic image is its source plus the decoder's change (``decode_edit``):
+for a letter never seen on a background the decoder tends to draw a letter that was (an A on
+yellow comes out as a B), while the source's own glyph survives the residual edit."""
 
 from __future__ import annotations
 
@@ -7,20 +11,26 @@ import numpy as np
 import torch
 
 from deae_aug.data.dataset import AttributeDataset, load_images
-from deae_aug.explore.latent import decode, encode, swap
+from deae_aug.explore.latent import decode_edit, encode, swap
 from deae_aug.models.autoencoder import Autoencoder
 from deae_aug.training.samples import to_uint8
 
 
 @torch.no_grad()
 def rebalance(
-    model: Autoencoder, dataset: AttributeDataset, label: str, bias: str, seed: int = 0
+    model: Autoencoder,
+    dataset: AttributeDataset,
+    label: str,
+    bias: str,
+    seed: int = 0,
+    residual: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor, int]:
     """Images (uint8) and labels with every (label, bias value) pair equally represented.
 
     Each pair gets as many images as the most frequent pair has: the real ones, topped up with
     images of that label whose bias block is swapped in from a random image with that bias
-    value. Returns (images, labels, number of synthetic images).
+    value, decoded (or, with ``residual``, added to the source as the decoder's change).
+    Returns (images, labels, number of synthetic images).
     """
     rng = np.random.default_rng(seed)
     schema, factors = dataset.schema, dataset.factors
@@ -39,7 +49,8 @@ def rebalance(
             continue
         sources = rng.choice(np.flatnonzero(factors[:, y_col] == y), size=need)
         donors = rng.choice(np.flatnonzero(factors[:, b_col] == b), size=need)
-        made = decode(model, swap(codes[sources], codes[donors], block))
+        edited = swap(codes[sources], codes[donors], block)
+        made = decode_edit(model, edited, codes[sources], images[sources] if residual else None)
         out_images.append(torch.from_numpy(to_uint8(made)).permute(0, 3, 1, 2))
         out_labels.append(torch.full((need,), int(y)))
         synthetic += need

@@ -70,7 +70,8 @@ def run_debias(recipe: Recipe, run: Path, out: Path, device: str = "auto", progr
             "test_counterfactuals": recipe.debias.test_counterfactuals,
         }
     else:
-        images, labels, synthetic = rebalance(model, biased, label, bias, recipe.seed)
+        residual = recipe.debias.residual
+        images, labels, synthetic = rebalance(model, biased, label, bias, recipe.seed, residual)
         dev, scale = resolve_device(device), recipe.debias.classifier_scale
         classifier = train_resnet18(
             enlarge(images, scale), labels, len(biased.schema[label].values), recipe.debias.classifier_steps,
@@ -84,6 +85,7 @@ def run_debias(recipe: Recipe, run: Path, out: Path, device: str = "auto", progr
         extra |= {
             "classifier": "resnet18",
             "classifier_scale": scale,
+            "residual": residual,
             "synthetic_images": synthetic,
             "training_images": len(images),
         }

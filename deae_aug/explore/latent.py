@@ -32,6 +32,21 @@ def decode(model: Autoencoder, codes: torch.Tensor, batch_size: int = 256) -> to
     return torch.cat([model.decode(chunk.to(device)).cpu() for chunk in codes.split(batch_size)])
 
 
+@torch.no_grad()
+def decode_edit(
+    model: Autoencoder, edited: torch.Tensor, codes: torch.Tensor, images: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Float images in [-1, 1] for the ``edited`` versions of ``codes``. Given the source
+    ``images`` that ``codes`` encode, the source plus the decoder's change, D(edited) - D(codes),
+    instead: the source keeps the detail the decoder never reproduces (a letter it never saw on
+    that background), and only the edit comes from the model."""
+    out = decode(model, edited)
+    if images is None:
+        return out
+    source = to_float(images) if images.dtype == torch.uint8 else images
+    return (source + out - decode(model, codes)).clamp(-1, 1)
+
+
 def swap(base: torch.Tensor, donor: torch.Tensor, block: slice) -> torch.Tensor:
     """``base`` with ``block`` taken from ``donor``."""
     out = base.clone()

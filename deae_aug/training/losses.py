@@ -18,6 +18,10 @@ attribute k, a partner (index 1 + k) that shares attribute k with the centre.
   in k, decode, re-encode; every block except k must match the centre's code (paper eq. 2).
   It is divided by the mean |code| (no gradient), so the encoder cannot shrink it by scaling
   the latent down.
+  With ``reg_decoder_only`` the interpolated codes and the centre's code are fixed and the
+  re-encoding uses the encoder's weights without gradient, so only the decoder answers for L_reg: it must draw
+  what the encoder reads as the unchanged attributes (an A moved to a new background must
+  still read as an A). Otherwise the encoder can meet L_reg by reading less from every image.
 - ``blend``  (an addition to the paper, off by default) for the attributes in ``blend_attributes``,
   typically colours: the image decoded from an L_reg interpolation at t should be the pixel
   blend (1 - t) D(centre) + t D(centre with the partner's block k), taken without gradient.
@@ -56,6 +60,7 @@ class LossConfig:
     reg_attributes: Sequence[int] | None = None  # None: every attribute in turn
     reg_t: Literal["sample", "element"] = "sample"
     reg_draws: int = 1
+    reg_decoder_only: bool = False  # False: the reference (L_reg trains encoder and decoder)
     foreground: float = 0.0  # 0: plain L1 (the reference)
     latent: float = 0.0  # 0: the reference (image-level swaps only)
     blend: float = 0.0  # 0: the reference (L_reg only constrains the other blocks)
@@ -73,6 +78,13 @@ def block_masks(model: Autoencoder, device: torch.device) -> torch.Tensor:
 def mix(base: torch.Tensor, donor: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """``base`` with the masked dimensions taken from ``donor`` (broadcasting)."""
     return base * (1 - mask) + donor * mask
+
+
+def frozen_encode(model: Autoencoder, x: torch.Tensor) -> torch.Tensor:
+    """Codes of ``x`` with gradients to ``x`` but none to the encoder's weights (L_reg re-encodes
+    decodes; only deterministic variants have L_reg, so the encoder's output is the code)."""
+    weights = {name: w.detach() for name, w in model.encoder.named_parameters()}
+    return torch.func.functional_call(model.encoder, weights, (x,))
 
 
 def image_l1(out: torch.Tensor, target: torch.Tensor, foreground: float = 0.0) -> torch.Tensor:
@@ -123,7 +135,7 @@ def group_losses(
     use_reg = variant == "deae" and cfg.reg > 0
     if use_reg:
         interp = _interpolations(zc, zp, masks, cfg, generator)
-        codes.append(interp.codes)
+        codes.append(interp.codes.detach() if cfg.reg_decoder_only else interp.codes)
     use_blend = use_reg and cfg.blend > 0 and bool(cfg.blend_attributes)
     if use_blend:
         blended = torch.isin(interp.attribute, torch.tensor(list(cfg.blend_attributes), device=x.device))
@@ -144,8 +156,9 @@ def group_losses(
         terms["swap"] = terms["swap"] / 3
     if use_reg:
         moved = decoded[len(names)]
-        recoded = model.encode(moved)
-        err = ((recoded - interp.base).abs() * interp.keep).sum() / interp.keep.sum()
+        base = interp.base.detach() if cfg.reg_decoder_only else interp.base
+        recoded = frozen_encode(model, moved) if cfg.reg_decoder_only else model.encode(moved)
+        err = ((recoded - base).abs() * interp.keep).sum() / interp.keep.sum()
         terms["reg"] = err / (interp.base.abs().mean().detach() + 1e-6)
     if use_blend and blended.any():
         start = decoded[0].view(g, n, *x.shape[2:])[:, 0].repeat(len(interp.t) // g, 1, 1, 1)[blended]

@@ -106,6 +106,7 @@ def loss_config(recipe: Recipe, dataset: AttributeDataset) -> LossConfig:
         reg_attributes=reg_attributes,
         reg_t=loss.reg_t,
         reg_draws=loss.reg_draws,
+        reg_decoder_only=loss.reg_decoder_only,
         foreground=loss.foreground,
         latent=loss.latent,
         blend=loss.blend,

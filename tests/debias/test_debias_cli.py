@@ -62,6 +62,7 @@ def test_debias_writes_classifier_and_report(tmp_path, recipe, mode):
     ]
     if mode == "rebalance":
         args += ["--set", "debias.classifier_scale=2"]  # the ResNet-18 sees 32 px, not 16
+        args += ["--set", "debias.residual=true"]
     result = CliRunner().invoke(main, [*args, "--quiet"])
     assert result.exit_code == 0, result.output
     report = json.loads((out / "report.json").read_text())
@@ -78,7 +79,7 @@ def test_debias_writes_classifier_and_report(tmp_path, recipe, mode):
         # every (letter, background) pair is filled up to the largest pair (A on its one background, 6):
         # 4 letters x 3 backgrounds x 6 = 72 images, of which the 24 real ones are D_B
         assert report["training_images"] == 72 and report["synthetic_images"] == 48
-        assert report["classifier_scale"] == 2
+        assert report["classifier_scale"] == 2 and report["residual"] is True
         with safe_open(out / "classifier.safetensors", "pt") as f:
             assert f.metadata()["input_scale"] == "2"
 

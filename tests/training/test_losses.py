@@ -80,6 +80,19 @@ def test_reg_gradient_flows_through_both_encoder_passes_and_decoder():
     assert grads_enc.abs().sum() > 0 and grads_dec.abs().sum() > 0
 
 
+def test_reg_decoder_only_trains_the_decoder_alone_and_keeps_the_value():
+    model = Autoencoder(ModelConfig(variant="deae", resolution=8, block_sizes=[2, 2], widths=[4], fc=8))
+    x = torch.rand(2, 3, 3, 8, 8) * 2 - 1
+    both = group_losses(model, x, LossConfig(swap=0.0, reg=1.0), torch.Generator().manual_seed(0))
+    cfg = LossConfig(swap=0.0, reg=1.0, reg_decoder_only=True)
+    terms = group_losses(model, x, cfg, torch.Generator().manual_seed(0))
+    assert torch.allclose(terms["reg"], both["reg"])  # the same loss, only its gradient differs
+    encoder = list(model.encoder.parameters())
+    grads = torch.autograd.grad(terms["reg"], [*encoder, model.decoder.fc[0].weight], allow_unused=True)
+    assert all(g is None or g.abs().sum() == 0 for g in grads[:-1])
+    assert grads[-1].abs().sum() > 0
+
+
 def test_variants_compute_only_their_terms():
     x = torch.rand(2, 3, 3, 8, 8) * 2 - 1
     expected = {
