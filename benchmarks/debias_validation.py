@@ -116,6 +116,7 @@ def markdown(payload: dict) -> str:
         "Encoder ceiling: logistic regression fitted and scored (5-fold) on the unbiased D_UB's codes "
         f"without the background block: {percent(payload['encoder_ceiling'])}.",
         "",
+        f"Recipe overrides: {' '.join(payload['recipe_overrides']) or 'none'}. "
         f"Wall time of this run: {payload['wall_seconds'] / 60:.1f} min.",
     ]
     return "\n".join(lines) + "\n"

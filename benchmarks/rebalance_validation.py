@@ -105,6 +105,7 @@ def main() -> None:
         "resnet_steps": args.steps,
         "resnet_scale": args.scale,
         "seeds": list(range(args.seeds)),
+        "figure": f"{args.name}.png",
         "seconds": "ResNet-18 training, as saved with the classifier when an earlier run trained it",
         "results": {EDITS[e]: {m: summary(v) for m, v in cell.items()} for e, cell in cells.items()},
         "wall_seconds": time.perf_counter() - start,
@@ -128,8 +129,9 @@ def markdown(payload: dict) -> str:
         "",
         "Decoded swaps: D(z'), the authors' way. Residual edits: x + D(z') - D(z), the source keeps "
         "its glyph and only the background change comes from the decoder (`debias.residual`). "
-        f"s: ResNet-18 training seconds. Figure: `{payload['benchmark']}.png`.",
+        f"s: ResNet-18 training seconds. Figure: `{payload['figure']}`.",
         "",
+        f"Recipe overrides: {' '.join(payload['recipe_overrides']) or 'none'}. "
         f"Wall time of this run: {payload['wall_seconds'] / 60:.1f} min.",
     ]
     return "\n".join(lines) + "\n"
