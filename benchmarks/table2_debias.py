@@ -17,6 +17,8 @@ Rows (every ResNet-18 row trains with the same recipe, `train_resnet18`, --steps
   block, then ResNet-18 (the authors' way: the synthetic images are decodes).
 - DEAE rebalance, residual: the same, each synthetic image its source plus the decoder's change
   (recipe key debias.residual; chosen on D_UB by benchmarks/rebalance_validation.py).
+- Averaged: the class probabilities of the two rows above it, latent + counterfactuals and
+  rebalance, residual, averaged (chosen on D_UB by benchmarks/rebalance_validation.py).
 DEAE is trained per setting and seed with the recipe's schedule (as `deae-aug debias` does).
 The ResNet-18 rows see the images enlarged --scale times (default 2: 64 px). The standard stem
 shrinks 32 px to 8x8 before its first block: at 150 steps that costs the oracle 9 points on
@@ -49,7 +51,7 @@ from deae_aug.data.dataset import load_images
 from deae_aug.debias.latent import Debiaser
 from deae_aug.debias.rebalance import rebalance
 from deae_aug.debias.report import conflicting_mask
-from deae_aug.evaluate.classifier import enlarge, predict, train_resnet18
+from deae_aug.evaluate.classifier import enlarge, predict_proba, train_resnet18
 from deae_aug.evaluate.fairness import group_report
 from deae_aug.io import atomic_path
 from deae_aug.recipes import Recipe, load_recipe
@@ -58,7 +60,9 @@ from deae_aug.training.trainer import ensure_trained
 ROWS = (
     "ERM", "Oracle (D_UB)", "Reweighting", "GroupDRO",
     "DEAE latent", "DEAE latent + counterfactuals", "DEAE rebalance", "DEAE rebalance, residual",
+    "DEAE latent + counterfactuals and rebalance, residual, averaged",
 )  # fmt: skip
+AVERAGED = ROWS[-1]
 METRICS = ("unbiased", "worst_group", "bias_conflicting")
 
 
@@ -169,9 +173,12 @@ def one_setting(args: argparse.Namespace, seed: int, fraction: float, oracle: di
     def evaluate(predicted: np.ndarray) -> dict:
         return group_report(predicted, f_t[:, y_col], f_t[:, b_col], conflicting)
 
+    probabilities: dict[str, np.ndarray] = {}  # of the rows the averaged row combines
+
     def resnet(name: str) -> tuple[dict, float]:
         model, seconds = trained_resnet(name, recipe, splits, folder, args.steps, seed, args.scale)
-        return evaluate(predict(model, x_t_resnet).numpy()), seconds
+        probabilities[name] = predict_proba(model, x_t_resnet).numpy()
+        return evaluate(probabilities[name].argmax(1)), seconds
 
     out = {"ERM": resnet("erm"), "Reweighting": resnet("reweighting"), "GroupDRO": resnet("groupdro")}
     if not oracle:  # D_UB is the same in every setting: train once per seed, copy the weights
@@ -193,10 +200,19 @@ def one_setting(args: argparse.Namespace, seed: int, fraction: float, oracle: di
             deae, schema.names, label, [bias], recipe.debias.classifier, seed, recipe.debias.counterfactuals
         ).fit(x_b, y_b.numpy())
         seconds = deae_seconds + time.perf_counter() - tick
-        out["DEAE latent + counterfactuals"] = (evaluate(debiaser.predict(x_t)), seconds)
+        probabilities["latent"] = debiaser.predict_proba(x_t)
+        assert list(debiaser.classes_) == list(range(probabilities["latent"].shape[1]))  # as ResNet's
+        out["DEAE latent + counterfactuals"] = (
+            evaluate(debiaser.classes_[probabilities["latent"].argmax(1)]),
+            seconds,
+        )
     for name, row in (("rebalance", "DEAE rebalance"), ("rebalance_residual", "DEAE rebalance, residual")):
         report, elapsed = resnet(name)
         out[row] = (report, deae_seconds + elapsed)
+    if "latent" in probabilities:
+        averaged = (probabilities["latent"] + probabilities["rebalance_residual"]) / 2
+        seconds = out["DEAE latent + counterfactuals"][1] + out["DEAE rebalance, residual"][1] - deae_seconds
+        out[AVERAGED] = (evaluate(averaged.argmax(1)), seconds)
     return out
 
 

@@ -177,7 +177,7 @@ def augment_command(
 @main.command("debias")
 @recipe_option
 @set_option
-@click.option("--mode", type=click.Choice(["latent", "rebalance"]), help="Override debias.mode.")
+@click.option("--mode", type=click.Choice(["latent", "rebalance", "both"]), help="Override debias.mode.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Report folder [debias.out].")
 @click.option("--run", type=click.Path(file_okay=False, path_type=Path), help="DEAE run folder [debias.run].")
 @click.option(

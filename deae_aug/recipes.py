@@ -149,7 +149,7 @@ class AugmentSection:
 
 @dataclass
 class DebiasSection:
-    mode: Literal["latent", "rebalance"] = "latent"
+    mode: Literal["latent", "rebalance", "both"] = "latent"  # both: the two, probabilities averaged
     classifier: Literal["logistic", "mlp"] = "logistic"  # latent mode's classifier
     counterfactuals: int = _bounded(0, ge=0)  # latent mode: swapped-bias copies per image (0: paper)
     test_counterfactuals: int = _bounded(0, ge=0)  # latent mode: copies per test image to average over

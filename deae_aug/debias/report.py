@@ -15,7 +15,7 @@ from deae_aug.data.splits import BiasGroup, allowed_bias_values
 from deae_aug.debias.latent import Debiaser
 from deae_aug.debias.rebalance import rebalance
 from deae_aug.errors import RecipeError
-from deae_aug.evaluate.classifier import enlarge, predict, train_resnet18
+from deae_aug.evaluate.classifier import enlarge, predict_proba, train_resnet18
 from deae_aug.evaluate.fairness import group_report
 from deae_aug.io import atomic_path, atomic_write_text
 from deae_aug.recipes import Recipe
@@ -54,41 +54,16 @@ def run_debias(recipe: Recipe, run: Path, out: Path, device: str = "auto", progr
     biased, test = splits["biased"], splits["test"]
     y_col = biased.schema.position(label)
     test_images, test_factors = load_images(test), test.factors
-    extra: dict = {}
-    if mode == "latent":
-        debiaser = Debiaser(
-            model, biased.schema.names, label, [bias], recipe.debias.classifier, recipe.seed,
-            recipe.debias.counterfactuals, recipe.debias.test_counterfactuals,
-        )  # fmt: skip
-        debiaser.fit(load_images(biased), biased.factors[:, y_col])
-        predicted = debiaser.predict(test_images)
-        out.mkdir(parents=True, exist_ok=True)
-        debiaser.save(out / "classifier.safetensors")
-        extra |= {
-            "classifier": recipe.debias.classifier,
-            "counterfactuals": recipe.debias.counterfactuals,
-            "test_counterfactuals": recipe.debias.test_counterfactuals,
-        }
-    else:
-        residual = recipe.debias.residual
-        images, labels, synthetic = rebalance(model, biased, label, bias, recipe.seed, residual)
-        dev, scale = resolve_device(device), recipe.debias.classifier_scale
-        classifier = train_resnet18(
-            enlarge(images, scale), labels, len(biased.schema[label].values), recipe.debias.classifier_steps,
-            seed=recipe.seed, device=dev, progress=progress,
-        )  # fmt: skip
-        predicted = predict(classifier, enlarge(test_images, scale)).numpy()
-        out.mkdir(parents=True, exist_ok=True)
-        state = {k: v.detach().contiguous().cpu() for k, v in classifier.state_dict().items()}
-        with atomic_path(out / "classifier.safetensors") as tmp:
-            save_file(state, tmp, metadata={"input_scale": str(scale)})
-        extra |= {
-            "classifier": "resnet18",
-            "classifier_scale": scale,
-            "residual": residual,
-            "synthetic_images": synthetic,
-            "training_images": len(images),
-        }
+    fits = {"latent": _fit_latent, "rebalance": _fit_rebalance}
+    parts = [mode] if mode != "both" else list(fits)
+    out.mkdir(parents=True, exist_ok=True)
+    probabilities, extra = [], {}
+    for part in parts:
+        name = "classifier.safetensors" if mode != "both" else f"classifier_{part}.safetensors"
+        proba, details = fits[part](recipe, model, biased, test_images, out / name, device, progress)
+        probabilities.append(proba)
+        extra |= details if mode != "both" else {part: details}
+    predicted = np.mean(probabilities, axis=0).argmax(1)
     report = group_report(
         predicted,
         test_factors[:, y_col],
@@ -116,3 +91,49 @@ def run_debias(recipe: Recipe, run: Path, out: Path, device: str = "auto", progr
         + group_table(report["group_accuracy"], label, bias),
     )
     return report
+
+
+def _fit_latent(
+    recipe: Recipe, model, biased, test_images, path: Path, device: str, progress: bool
+) -> tuple[np.ndarray, dict]:
+    """The latent debiaser fitted on D_B and saved to ``path``: test probabilities and details."""
+    label = recipe.split.label
+    debiaser = Debiaser(
+        model, biased.schema.names, label, [recipe.split.debias.bias], recipe.debias.classifier,
+        recipe.seed, recipe.debias.counterfactuals, recipe.debias.test_counterfactuals,
+    )  # fmt: skip
+    debiaser.fit(load_images(biased), biased.factors[:, biased.schema.position(label)])
+    debiaser.save(path)
+    details = {
+        "classifier": recipe.debias.classifier,
+        "counterfactuals": recipe.debias.counterfactuals,
+        "test_counterfactuals": recipe.debias.test_counterfactuals,
+    }
+    proba = np.zeros((len(test_images), len(biased.schema[label].values)))  # a column per label value,
+    proba[:, debiaser.classes_] = debiaser.predict_proba(test_images)  # as the ResNet's
+    return proba, details
+
+
+def _fit_rebalance(
+    recipe: Recipe, model, biased, test_images, path: Path, device: str, progress: bool
+) -> tuple[np.ndarray, dict]:
+    """ResNet-18 on D_B rebalanced with DEAE swaps, saved to ``path``: test probabilities and details."""
+    label, residual, scale = recipe.split.label, recipe.debias.residual, recipe.debias.classifier_scale
+    images, labels, synthetic = rebalance(
+        model, biased, label, recipe.split.debias.bias, recipe.seed, residual
+    )
+    classifier = train_resnet18(
+        enlarge(images, scale), labels, len(biased.schema[label].values), recipe.debias.classifier_steps,
+        seed=recipe.seed, device=resolve_device(device), progress=progress,
+    )  # fmt: skip
+    state = {k: v.detach().contiguous().cpu() for k, v in classifier.state_dict().items()}
+    with atomic_path(path) as tmp:
+        save_file(state, tmp, metadata={"input_scale": str(scale)})
+    details = {
+        "classifier": "resnet18",
+        "classifier_scale": scale,
+        "residual": residual,
+        "synthetic_images": synthetic,
+        "training_images": len(images),
+    }
+    return predict_proba(classifier, enlarge(test_images, scale)).numpy(), details

@@ -93,9 +93,15 @@ def train_resnet18(
 
 @torch.no_grad()
 def predict(model: torch.nn.Module, images: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+    return predict_proba(model, images, batch_size).argmax(1)
+
+
+@torch.no_grad()
+def predict_proba(model: torch.nn.Module, images: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+    """(N, classes) softmax probabilities of uint8 ``images``."""
     device = next(model.parameters()).device
     model.eval()
-    return torch.cat([model(to_float(c).to(device)).argmax(1).cpu() for c in images.split(batch_size)])
+    return torch.cat([model(to_float(c).to(device)).softmax(1).cpu() for c in images.split(batch_size)])
 
 
 def accuracy(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor) -> float:

@@ -1,11 +1,20 @@
 import json
 
+import numpy as np
 import pytest
 import yaml
 from click.testing import CliRunner
 from safetensors import safe_open
+from safetensors.torch import load_file
+from torchvision.models import resnet18
 
 from deae_aug.cli import main
+from deae_aug.data.build import build_splits
+from deae_aug.data.dataset import load_images
+from deae_aug.debias.latent import Debiaser
+from deae_aug.evaluate.classifier import enlarge, predict_proba
+from deae_aug.recipes import recipe_from_dict
+from deae_aug.training.trainer import load_model
 
 RECIPE = {
     "name": "tiny-bias",
@@ -46,7 +55,7 @@ def recipe(tmp_path):
     return path
 
 
-@pytest.mark.parametrize("mode", ["latent", "rebalance"])
+@pytest.mark.parametrize("mode", ["latent", "rebalance", "both"])
 def test_debias_writes_classifier_and_report(tmp_path, recipe, mode):
     out = tmp_path / "report"
     args = [
@@ -60,7 +69,7 @@ def test_debias_writes_classifier_and_report(tmp_path, recipe, mode):
         "--out",
         str(out),
     ]
-    if mode == "rebalance":
+    if mode != "latent":
         args += ["--set", "debias.classifier_scale=2"]  # the ResNet-18 sees 32 px, not 16
         args += ["--set", "debias.residual=true"]
     result = CliRunner().invoke(main, [*args, "--quiet"])
@@ -71,10 +80,14 @@ def test_debias_writes_classifier_and_report(tmp_path, recipe, mode):
     for key in ("unbiased", "worst_group", "bias_conflicting"):
         assert 0.0 <= report[key] <= 1.0
     assert report["worst_group"] <= report["unbiased"]
-    assert (out / "classifier.safetensors").is_file() and "worst-group" in (out / "report.md").read_text()
+    files = ["classifier_latent", "classifier_rebalance"] if mode == "both" else ["classifier"]
+    assert all((out / f"{f}.safetensors").is_file() for f in files)
+    assert "worst-group" in (out / "report.md").read_text()
     per_group = [acc for row in report["group_accuracy"].values() for acc in row.values()]
     assert len(per_group) == report["groups"] and min(per_group) == report["worst_group"]
     assert "| letter |" in (out / "report.md").read_text()  # the group table, one row per letter
+    if mode == "both":
+        assert report["latent"]["counterfactuals"] == 0 and report["rebalance"]["residual"] is True
     if mode == "rebalance":
         # every (letter, background) pair is filled up to the largest pair (A on its one background, 6):
         # 4 letters x 3 backgrounds x 6 = 72 images, of which the 24 real ones are D_B
@@ -89,3 +102,32 @@ def test_debias_needs_a_debias_split(tmp_path):
     bad.write_text(yaml.safe_dump({**RECIPE, "split": {"label": "letter"}}))
     result = CliRunner().invoke(main, ["debias", "--recipe", str(bad), "--run", str(tmp_path / "r")])
     assert result.exit_code == 2 and "split.debias" in result.output
+
+
+def test_both_predicts_the_mean_of_the_two_saved_classifiers(tmp_path, recipe):
+    out, run = tmp_path / "report", tmp_path / "run"
+    # enough ResNet-18 steps that its probabilities are not uniform and move the mean off the latent part's
+    sets = [
+        "--set",
+        "debias.classifier_scale=2",
+        "--set",
+        "debias.residual=true",
+        "--set",
+        "debias.classifier_steps=30",
+    ]
+    args = ["debias", "--recipe", str(recipe), "--mode", "both", "--run", str(run), "--out", str(out), *sets]
+    result = CliRunner().invoke(main, [*args, "--quiet"])
+    assert result.exit_code == 0, result.output
+    model = load_model(run)[0].eval()
+    test = build_splits(recipe_from_dict(RECIPE))["test"]
+    images, factors = load_images(test), test.factors
+    latent = Debiaser.load(out / "classifier_latent.safetensors", model)
+    proba = np.zeros((len(images), 4))
+    proba[:, latent.classes_] = latent.predict_proba(images)
+    resnet = resnet18(num_classes=4)
+    resnet.load_state_dict(load_file(out / "classifier_rebalance.safetensors"))
+    proba += predict_proba(resnet, enlarge(images, 2)).numpy()
+    expected = (proba.argmax(1) == factors[:, test.schema.position("letter")]).mean()
+    assert json.loads((out / "report.json").read_text())["unbiased"] == pytest.approx(expected)
+    alone = (latent.predict(images) == factors[:, test.schema.position("letter")]).mean()
+    assert expected != pytest.approx(alone)  # the ResNet's half changed some predictions
