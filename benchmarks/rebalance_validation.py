@@ -81,7 +81,8 @@ def main() -> None:
         splits = build_splits(recipe)
         unbiased, schema = splits["unbiased"], splits["unbiased"].schema
         f_ub = unbiased.factors
-        x_ub = enlarge(load_images(unbiased), args.scale)
+        x_native = load_images(unbiased)  # the latent debiaser reads these, the ResNet-18 enlarged
+        x_ub = enlarge(x_native, args.scale)
         conflicting = conflicting_mask(recipe, f_ub, schema)
         deae = ensure_trained(recipe, folder / "deae", device="cpu", progress=True)
         if seed == 0:
@@ -100,7 +101,7 @@ def main() -> None:
             deae, schema.names, label, [bias], debias.classifier, seed, debias.counterfactuals
         )
         debiaser.fit(load_images(biased), biased.factors[:, schema.position(label)])
-        latent = debiaser.predict_proba(load_images(unbiased))
+        latent = debiaser.predict_proba(x_native)
         probabilities[AVERAGED] = (latent + probabilities["rebalance_residual"]) / 2
         seconds[AVERAGED] = seconds["rebalance_residual"] + time.perf_counter() - tick
         for row, proba in probabilities.items():
