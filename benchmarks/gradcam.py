@@ -32,7 +32,7 @@ from deae_aug.data.build import build_dataset, build_splits
 from deae_aug.data.dataset import AttributeDataset, load_images
 from deae_aug.debias.latent import Debiaser
 from deae_aug.debias.report import conflicting_mask
-from deae_aug.evaluate.classifier import enlarge, predict
+from deae_aug.evaluate.classifier import enlarge, predict_proba
 from deae_aug.evaluate.fairness import bias_sensitivity
 from deae_aug.evaluate.gradcam import glyph_focus, gradcam_layer, gradcam_maps, overlay
 from deae_aug.io import save_png
@@ -51,6 +51,7 @@ MODELS = {
 
 
 LATENT = ("DEAE latent", "DEAE latent + counterfactuals")  # 0 and debias.counterfactuals copies
+BOTH = "DEAE both (latent + counterfactuals and rebalance, residual, averaged)"  # debias.mode both
 
 
 def on_every_background(test: AttributeDataset, full: AttributeDataset, bias: str) -> torch.Tensor:
@@ -81,7 +82,8 @@ def main() -> None:
     focus: dict[str, list[float]] = {name: [] for name in models}
     focus_near: dict[str, list[float]] = {name: [] for name in models}
     focus_conflicting: dict[str, list[float]] = {name: [] for name in models}
-    sensitivity: dict[str, list[dict]] = {name: [] for name in [*models.values(), *LATENT]}
+    reported = [*models.values(), *LATENT, *([BOTH] if "rebalance_residual" in models else [])]
+    sensitivity: dict[str, list[dict]] = {name: [] for name in reported}
     layer = None
     for seed in range(args.seeds):
         folder = args.runs / args.setting / f"seed{seed}"
@@ -103,6 +105,7 @@ def main() -> None:
         rows = np.flatnonzero(conflicting)  # one bias-conflicting image per letter for the figure
         shown = rows[np.unique(labels[rows].numpy(), return_index=True)[1]][: args.columns]
         tiles = [images[i].permute(1, 2, 0).numpy() for i in shown]
+        proba: dict[str, np.ndarray] = {}  # on every background: ResNet rows by name, latent rows by row
         for name in models:
             model = trained_resnet(name, recipe, splits, folder, args.steps, seed, args.scale)[0]
             maps = gradcam_maps(model, images, labels, layer)
@@ -110,7 +113,8 @@ def main() -> None:
             focus[name].append(float(np.nanmean(ratio)))
             focus_conflicting[name].append(float(np.nanmean(ratio[conflicting])))
             focus_near[name].append(float(np.nanmean(glyph_focus(maps, masks, dilate=dilate))))
-            predicted = predict(model, enlarged).numpy().reshape(-1, n_bias)
+            proba[name] = predict_proba(model, enlarged).numpy()
+            predicted = proba[name].argmax(1).reshape(-1, n_bias)
             sensitivity[models[name]].append(bias_sensitivity(predicted, labels.numpy()))
             print(f"seed {seed} {name}: glyph focus {focus[name][-1]:.3f}", sensitivity[models[name]][-1])
             if seed == 0:
@@ -121,9 +125,14 @@ def main() -> None:
             debiaser = Debiaser(deae, test.schema.names, recipe.split.label, [bias], recipe.debias.classifier,
                                 seed, copies)  # fmt: skip
             debiaser.fit(load_images(biased), biased.factors[:, label_col])
-            predicted = debiaser.predict(variants).reshape(-1, n_bias)
+            proba[row] = debiaser.predict_proba(variants)  # every letter is in D_B: columns = classes
+            predicted = proba[row].argmax(1).reshape(-1, n_bias)
             sensitivity[row].append(bias_sensitivity(predicted, labels.numpy()))
             print(f"seed {seed} {row}:", sensitivity[row][-1], flush=True)
+        if BOTH in sensitivity:  # `deae-aug debias --mode both`: the two classifiers averaged
+            averaged = (proba[LATENT[1]] + proba["rebalance_residual"]) / 2
+            sensitivity[BOTH].append(bias_sensitivity(averaged.argmax(1).reshape(-1, n_bias), labels.numpy()))
+            print(f"seed {seed} {BOTH}:", sensitivity[BOTH][-1], flush=True)
         if seed == 0:
             zoom = 3 if args.scale == 1 else 2
             grid = image_grid(tiles, len(shown), ["D_T image", *models.values()], scale=zoom)
