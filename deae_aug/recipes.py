@@ -111,6 +111,10 @@ class LossSection:
     # the two ends; 0 is the reference (see deae_aug/training/losses.py).
     blend: float = _bounded(0.0, ge=0.0)
     blend_attributes: list[str] = field(default_factory=list)
+    # Each block predicts its own attribute's value through a linear head (cross-entropy), and
+    # L_reg's re-encoded decodes must still predict the values they kept. 0: the reference,
+    # which never reads the labels themselves, only which images share them.
+    classify: float = _bounded(0.0, ge=0.0)
     # L_reg is off for this fraction of train.steps: DEAE first trains as GSL-AE (the reference
     # warm-started from a trained GSL-AE; from scratch the encoder collapses to one code).
     # None: 0.5, or 0 with train.init_from.

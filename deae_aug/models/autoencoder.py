@@ -36,6 +36,7 @@ class ModelConfig:
     widths: list[int] = field(default_factory=list)  # empty: default_widths(resolution)
     fc: int = 512
     res_blocks: int = 1
+    head_classes: list[int] = field(default_factory=list)  # values per attribute; empty: no heads
 
     def __post_init__(self) -> None:
         if self.variant not in VARIANTS:
@@ -44,6 +45,11 @@ class ModelConfig:
         if self.resolution < 8 or n_down != int(n_down):
             raise UserError(
                 f"model resolution must be 8 times a power of two (8, 16, 32, ...), got {self.resolution}"
+            )
+        if self.head_classes and len(self.head_classes) != len(self.block_sizes):
+            raise UserError(
+                f"model.head_classes needs one entry per attribute ({len(self.block_sizes)}), "
+                f"got {self.head_classes}"
             )
         if not self.widths:
             self.widths = default_widths(self.resolution)
@@ -133,6 +139,11 @@ class Autoencoder(nn.Module):
         self.decoder = Decoder(cfg)
         edges = [0, *itertools.accumulate(cfg.block_sizes)]
         self.blocks = [slice(a, b) for a, b in zip(edges[:-1], edges[1:], strict=True)]
+        # one linear head per block, reading only that block: its attribute must be linearly
+        # readable from it alone (train.loss.classify)
+        self.heads = nn.ModuleList(
+            nn.Linear(size, n) for size, n in zip(cfg.block_sizes, cfg.head_classes, strict=False)
+        )
 
     def encode_stats(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(mean, log-variance) for beta-VAE; (code, None) for the deterministic variants."""
@@ -145,6 +156,10 @@ class Autoencoder(nn.Module):
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 3, H, W) -> (B, latent_dim); beta-VAE returns the posterior mean."""
         return self.encode_stats(x)[0]
+
+    def classify(self, z: torch.Tensor) -> list[torch.Tensor]:
+        """Per attribute, (B, values) logits of its head on its block of ``z``."""
+        return [head(z[:, block]) for head, block in zip(self.heads, self.blocks, strict=True)]
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         return self.decoder(z)

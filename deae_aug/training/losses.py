@@ -28,6 +28,12 @@ attribute k, a partner (index 1 + k) that shares attribute k with the centre.
   L_reg only asks that the *other* blocks survive, so nothing says what an in-between colour
   code should look like: with three background colours in D_S, midway codes decoded to
   multicoloured blotches. For a colour, the pixel blend is the in-between colour itself.
+- ``classify`` (an addition, off by default) each block's linear head must predict its
+  attribute's value from that block alone, and L_reg's re-encoded decodes must still predict the
+  values they kept. Swaps alone never ask a block to tell apart values that never share an image
+  with the rest: when letters A, B and C each appear on one background only, the background
+  block can say which of them it is, the letter block may read all three alike, and an A moved
+  to B's background decodes as a B.
 - ``kl``     beta-VAE's KL divergence to N(0, I).
 
 Image terms are L1. With ``foreground > 0`` each pixel's error weighs 1 + foreground * its
@@ -65,6 +71,7 @@ class LossConfig:
     latent: float = 0.0  # 0: the reference (image-level swaps only)
     blend: float = 0.0  # 0: the reference (L_reg only constrains the other blocks)
     blend_attributes: Sequence[int] = ()
+    classify: float = 0.0  # 0: the reference (labels are only used to form groups)
 
 
 def block_masks(model: Autoencoder, device: torch.device) -> torch.Tensor:
@@ -97,10 +104,23 @@ def image_l1(out: torch.Tensor, target: torch.Tensor, foreground: float = 0.0) -
     return (weight * (out - target).abs()).mean()
 
 
+def head_loss(model: Autoencoder, z: torch.Tensor, labels: torch.Tensor, keep: torch.Tensor | None = None):
+    """Mean cross-entropy of every attribute head on its block of ``z`` (N, D) against ``labels``
+    (N, K); ``keep`` (N, K) bool leaves out the (row, attribute) pairs whose value is unknown."""
+    heads = enumerate(model.classify(z))
+    losses = torch.stack([F.cross_entropy(logits, labels[:, k], reduction="none") for k, logits in heads], 1)
+    return losses.mean() if keep is None else losses[keep].mean()
+
+
 def group_losses(
-    model: Autoencoder, x: torch.Tensor, cfg: LossConfig, generator: torch.Generator | None = None
+    model: Autoencoder,
+    x: torch.Tensor,
+    cfg: LossConfig,
+    generator: torch.Generator | None = None,
+    labels: torch.Tensor | None = None,
 ) -> dict[str, torch.Tensor]:
-    """Weighted loss terms and their sum under ``"total"`` for the model's variant."""
+    """Weighted loss terms and their sum under ``"total"`` for the model's variant; ``labels``
+    (G, K + 1, K) value indices are needed only by ``classify``."""
     g, n = x.shape[:2]
     k_count = n - 1
     variant = model.cfg.variant
@@ -160,6 +180,16 @@ def group_losses(
         recoded = frozen_encode(model, moved) if cfg.reg_decoder_only else model.encode(moved)
         err = ((recoded - base).abs() * interp.keep).sum() / interp.keep.sum()
         terms["reg"] = err / (interp.base.abs().mean().detach() + 1e-6)
+    use_classify = cfg.classify > 0
+    if use_classify:
+        if labels is None or not model.heads:
+            raise ValueError("the classify loss needs labels and a model built with head_classes")
+        terms["classify"] = head_loss(model, z.flatten(0, 1), labels.flatten(0, 1))
+        if use_reg:  # the moved block's value is in between; every other value is the centre's
+            kept = torch.ones(len(moved), k_count, dtype=torch.bool, device=x.device)
+            kept[torch.arange(len(moved), device=x.device), interp.attribute] = False
+            centre = labels[:, 0].repeat(len(moved) // g, 1)
+            terms["classify"] = terms["classify"] + head_loss(model, recoded, centre, kept)
     if use_blend and blended.any():
         start = decoded[0].view(g, n, *x.shape[2:])[:, 0].repeat(len(interp.t) // g, 1, 1, 1)[blended]
         t = interp.t[blended].view(-1, 1, 1, 1)
@@ -178,7 +208,7 @@ def group_losses(
         terms["kl"] = -0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).sum(dim=1).mean() / flat[0].numel()
 
     weights = {"recon": 1.0, "swap": cfg.swap, "latent": cfg.latent, "reg": cfg.reg, "cycle": cfg.cycle,
-               "blend": cfg.blend, "kl": cfg.beta}  # fmt: skip
+               "blend": cfg.blend, "kl": cfg.beta, "classify": cfg.classify}  # fmt: skip
     terms["total"] = sum(weights[name] * value for name, value in terms.items())
     return terms
 
@@ -190,8 +220,10 @@ class GroupLoss(torch.nn.Module):
         super().__init__()
         self.model, self.cfg = model, cfg
 
-    def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
-        return group_losses(self.model, x, self.cfg, generator)
+    def forward(
+        self, x: torch.Tensor, generator: torch.Generator | None = None, labels: torch.Tensor | None = None
+    ) -> dict[str, torch.Tensor]:
+        return group_losses(self.model, x, self.cfg, generator, labels)
 
 
 @dataclass

@@ -82,6 +82,7 @@ def model_config(recipe: Recipe, dataset: AttributeDataset) -> ModelConfig:
         widths=list(recipe.model.widths),
         fc=recipe.model.fc,
         res_blocks=recipe.model.res_blocks,
+        head_classes=[len(a.values) for a in dataset.schema.attributes] if recipe.train.loss.classify else [],
     )
 
 
@@ -111,6 +112,7 @@ def loss_config(recipe: Recipe, dataset: AttributeDataset) -> LossConfig:
         latent=loss.latent,
         blend=loss.blend,
         blend_attributes=positions("blend_attributes", loss.blend_attributes),
+        classify=loss.classify,
     )
 
 
@@ -118,12 +120,14 @@ def check_compatible(
     meta: dict, cfg: ModelConfig, schema: dict, what: str, ignore_variant: bool = False
 ) -> None:
     saved, current = (
-        {"model": dict(meta["model"]), "schema": meta["schema"]},
+        # model keys added since the checkpoint was written take their defaults
+        {"model": {**ModelConfig().to_dict(), **meta["model"]}, "schema": meta["schema"]},
         {"model": cfg.to_dict(), "schema": schema},
     )
-    if ignore_variant:
-        saved["model"].pop("variant")
-        current["model"].pop("variant")
+    if ignore_variant:  # a warm start may change the variant and add heads
+        for key in ("variant", "head_classes"):
+            saved["model"].pop(key)
+            current["model"].pop(key)
     diffs = describe_mismatch(saved, current)
     if diffs:
         raise UserError(f"{what} does not match the recipe: " + "; ".join(diffs[:3]))
@@ -185,7 +189,7 @@ def train(
     elif t.init_from:
         model_init, meta = load_model(t.init_from)
         check_compatible(meta, cfg, schema, f"warm start {t.init_from}", ignore_variant=True)
-        model.load_state_dict(model_init.state_dict())
+        model.load_state_dict(model_init.state_dict(), strict=not cfg.head_classes)  # new heads start fresh
 
     group_loss = GroupLoss(model, losses_cfg)
     loss_fn: torch.nn.Module = group_loss
@@ -219,13 +223,14 @@ def train(
         total=t.steps, initial=step, desc=f"train {cfg.variant}", unit="step", disable=not (progress and lead)
     )
     with open(run / "metrics.jsonl" if lead else os.devnull, "a", encoding="utf-8") as log:
-        for images, _ in loader:
+        for images, factors in loader:
             if step >= t.steps:
                 break
             x = images.to(dev).view(-1, group_size, *images.shape[1:])  # (G, K+1, 3, H, W)
             generator = torch.Generator().manual_seed(recipe.seed * 1_000_003 + step + 7_919_000 * rank)
             group_loss.cfg = losses_cfg if step >= reg_from_step else replace(losses_cfg, reg=0.0)
-            terms = loss_fn(x, generator)
+            labels = factors.to(dev).view(-1, group_size, factors.shape[1])  # (G, K+1, K)
+            terms = loss_fn(x, generator, labels)
             total = terms["total"]
             finite = torch.tensor([float(math.isfinite(total.item()))], device=dev)
             if world > 1:

@@ -1,9 +1,10 @@
+import pytest
 import torch
 import torch.nn.functional as F  # noqa: N812
 from torch import nn
 
 from deae_aug.models.autoencoder import Autoencoder, ModelConfig
-from deae_aug.training.losses import LossConfig, group_losses, image_l1
+from deae_aug.training.losses import LossConfig, group_losses, head_loss, image_l1
 
 
 class OracleModel(Autoencoder):
@@ -162,3 +163,28 @@ def test_blend_is_zero_for_a_decoder_linear_in_the_block_and_counts_only_its_att
         < 1e-7
     )  # only block 2 snaps
     assert "blend" not in group_losses(Snapping(3, "deae"), x, LossConfig(reg=0.1, blend=0.0))
+
+
+def test_classify_reads_each_attribute_from_its_own_block_and_skips_unknown_values():
+    model = Autoencoder(
+        ModelConfig(variant="deae", resolution=8, block_sizes=[2, 2], widths=[4], fc=8, head_classes=[3, 5])
+    )
+    x = torch.rand(2, 3, 3, 8, 8) * 2 - 1
+    labels = torch.tensor([[[0, 4], [0, 1], [2, 4]], [[1, 3], [1, 0], [0, 3]]])
+    cfg = LossConfig(swap=0.0, reg=1.0, classify=1.0)
+    terms = group_losses(model, x, cfg, torch.Generator().manual_seed(0), labels)
+    assert torch.isfinite(terms["classify"]) and terms["classify"] > 0
+    z = model.encode(x.flatten(0, 1))
+    grads = torch.autograd.grad(terms["classify"], [model.heads[0].weight, model.heads[1].weight])
+    assert all(g.abs().sum() > 0 for g in grads)
+    # head k sees block k only: changing block 1 leaves head 0's logits alone
+    shifted = z.clone()
+    shifted[:, model.blocks[1]] += 5
+    assert torch.equal(model.classify(z)[0], model.classify(shifted)[0])
+    assert not torch.equal(model.classify(z)[1], model.classify(shifted)[1])
+    flat = labels.flatten(0, 1)
+    keep = torch.zeros_like(flat, dtype=torch.bool)
+    keep[:, 0] = True  # attribute 1's value unknown (L_reg moved it): only head 0 counts
+    assert torch.allclose(head_loss(model, z, flat, keep), F.cross_entropy(model.classify(z)[0], flat[:, 0]))
+    with pytest.raises(ValueError, match="labels"):
+        group_losses(model, x, cfg, torch.Generator().manual_seed(0))

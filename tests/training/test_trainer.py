@@ -69,14 +69,17 @@ def test_loss_falls_and_outputs_are_written(tmp_path):
     assert meta["step"] == 60 and meta["schema"]["attributes"][0]["name"] == "letter"
 
 
-def test_resume_gives_the_same_weights_as_a_straight_run(tmp_path):
+@pytest.mark.parametrize("classify", [0.0, 0.5])
+def test_resume_gives_the_same_weights_as_a_straight_run(tmp_path, classify):
     straight, split = tmp_path / "straight", tmp_path / "split"
     # reg_start is a fraction of train.steps, so the 3-step leg must not move it: pin it to step 0
-    train(tiny(steps=6, loss={"reg_start": 0}), straight, device="cpu", progress=False)
-    train(tiny(steps=3, loss={"reg_start": 0}), split, device="cpu", progress=False)
-    train(tiny(steps=6, loss={"reg_start": 0}), split, device="cpu", resume=True, progress=False)
+    loss = {"reg_start": 0, "classify": classify}
+    train(tiny(steps=6, loss=loss), straight, device="cpu", progress=False)
+    train(tiny(steps=3, loss=loss), split, device="cpu", progress=False)
+    train(tiny(steps=6, loss=loss), split, device="cpu", resume=True, progress=False)
     a, b = weights(straight), weights(split)
     assert a.keys() == b.keys()
+    assert any(key.startswith("heads.") for key in a) == (classify > 0)
     for key in a:
         assert torch.equal(a[key], b[key]), key
 
@@ -104,7 +107,8 @@ def test_finished_run_is_reused_only_for_the_same_settings(tmp_path):
     assert saved.keys() == loaded.keys() and all(torch.equal(saved[k], loaded[k]) for k in saved)
     meta_file = next((tmp_path / "checkpoints").glob("step_*")) / "meta.json"
     meta = json.loads(meta_file.read_text())
-    del meta["recipe"]["train"]["loss"]["blend"]  # a run saved before the key existed
+    del meta["recipe"]["train"]["loss"]["blend"]  # a run saved before the keys existed
+    del meta["model"]["head_classes"]
     meta_file.write_text(json.dumps(meta))
     ensure_trained(tiny(steps=3), tmp_path, device="cpu", progress=False)  # its default: same run
     message = r"train.lr: checkpoint has 0.002, recipe gives 0.001\); pick another"
