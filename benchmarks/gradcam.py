@@ -51,7 +51,6 @@ MODELS = {
 
 
 LATENT = ("DEAE latent", "DEAE latent + counterfactuals")  # 0 and debias.counterfactuals copies
-BOTH = "DEAE both (latent + counterfactuals and rebalance, residual, averaged)"  # debias.mode both
 
 
 def on_every_background(test: AttributeDataset, full: AttributeDataset, bias: str) -> torch.Tensor:
@@ -82,7 +81,10 @@ def main() -> None:
     focus: dict[str, list[float]] = {name: [] for name in models}
     focus_near: dict[str, list[float]] = {name: [] for name in models}
     focus_conflicting: dict[str, list[float]] = {name: [] for name in models}
-    reported = [*models.values(), *LATENT, *([BOTH] if "rebalance_residual" in models else [])]
+    # debias.mode both: the counterfactual latent debiaser averaged with the recipe's rebalance row
+    paired = "rebalance_residual" if load_recipe(args.recipe).debias.residual else "rebalance"
+    both = f"DEAE both (latent + counterfactuals and {MODELS[paired].removeprefix('DEAE ')}, averaged)"
+    reported = [*models.values(), *LATENT, *([both] if paired in models else [])]
     sensitivity: dict[str, list[dict]] = {name: [] for name in reported}
     layer = None
     for seed in range(args.seeds):
@@ -129,10 +131,10 @@ def main() -> None:
             predicted = proba[row].argmax(1).reshape(-1, n_bias)
             sensitivity[row].append(bias_sensitivity(predicted, labels.numpy()))
             print(f"seed {seed} {row}:", sensitivity[row][-1], flush=True)
-        if BOTH in sensitivity:  # `deae-aug debias --mode both`: the two classifiers averaged
-            averaged = (proba[LATENT[1]] + proba["rebalance_residual"]) / 2
-            sensitivity[BOTH].append(bias_sensitivity(averaged.argmax(1).reshape(-1, n_bias), labels.numpy()))
-            print(f"seed {seed} {BOTH}:", sensitivity[BOTH][-1], flush=True)
+        if both in sensitivity:  # `deae-aug debias --mode both`: the two classifiers averaged
+            averaged = (proba[LATENT[1]] + proba[paired]) / 2
+            sensitivity[both].append(bias_sensitivity(averaged.argmax(1).reshape(-1, n_bias), labels.numpy()))
+            print(f"seed {seed} {both}:", sensitivity[both][-1], flush=True)
         if seed == 0:
             zoom = 3 if args.scale == 1 else 2
             grid = image_grid(tiles, len(shown), ["D_T image", *models.values()], scale=zoom)

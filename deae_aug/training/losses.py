@@ -104,7 +104,9 @@ def image_l1(out: torch.Tensor, target: torch.Tensor, foreground: float = 0.0) -
     return (weight * (out - target).abs()).mean()
 
 
-def head_loss(model: Autoencoder, z: torch.Tensor, labels: torch.Tensor, keep: torch.Tensor | None = None):
+def head_loss(
+    model: Autoencoder, z: torch.Tensor, labels: torch.Tensor, keep: torch.Tensor | None = None
+) -> torch.Tensor:
     """Mean cross-entropy of every attribute head on its block of ``z`` (N, D) against ``labels``
     (N, K); ``keep`` (N, K) bool leaves out the (row, attribute) pairs whose value is unknown."""
     heads = enumerate(model.classify(z))

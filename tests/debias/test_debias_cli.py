@@ -72,6 +72,8 @@ def test_debias_writes_classifier_and_report(tmp_path, recipe, mode):
     if mode != "latent":
         args += ["--set", "debias.classifier_scale=2"]  # the ResNet-18 sees 32 px, not 16
         args += ["--set", "debias.residual=true"]
+    if mode == "both":  # as fonts_bias.yaml: the DEAE trains with per-block heads
+        args += ["--set", "train.loss.classify=0.1"]
     result = CliRunner().invoke(main, [*args, "--quiet"])
     assert result.exit_code == 0, result.output
     report = json.loads((out / "report.json").read_text())
@@ -88,6 +90,7 @@ def test_debias_writes_classifier_and_report(tmp_path, recipe, mode):
     assert "| letter |" in (out / "report.md").read_text()  # the group table, one row per letter
     if mode == "both":
         assert report["latent"]["counterfactuals"] == 0 and report["rebalance"]["residual"] is True
+        assert len(load_model(tmp_path / "run")[0].heads) == 5  # one per attribute, saved and reloaded
     if mode == "rebalance":
         # every (letter, background) pair is filled up to the largest pair (A on its one background, 6):
         # 4 letters x 3 backgrounds x 6 = 72 images, of which the 24 real ones are D_B
