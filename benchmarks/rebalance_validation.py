@@ -22,11 +22,10 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.common import environment, metric_table, summary, write_results
-from benchmarks.table2_debias import METRICS, seed_setting, setting_name, trained_resnet
+from benchmarks.table2_debias import METRICS, seed_setting, setting_name, trained_resnet, training_set
 from deae_aug.data.build import build_splits
 from deae_aug.data.dataset import AttributeDataset, load_images
 from deae_aug.debias.latent import Debiaser
-from deae_aug.debias.rebalance import rebalance
 from deae_aug.debias.report import conflicting_mask
 from deae_aug.evaluate.classifier import enlarge, predict_proba
 from deae_aug.evaluate.fairness import group_report
@@ -98,13 +97,14 @@ def main() -> None:
         y_ub, b_ub = f_ub[:, schema.position(label)], f_ub[:, schema.position(bias)]
         probabilities, seconds = {}, {}
         oracle = trained_resnet("oracle", recipe, splits, folder, args.steps, seed, args.scale)[0]
+        real = len(splits["biased"])  # rebalanced sets hold D_B first, then the synthetic images
         for edit in EDITS:  # trained_resnet saves the classifiers where table2_debias reuses them
-            model, seconds[edit] = trained_resnet(edit, recipe, splits, folder, args.steps, seed, args.scale)
+            data = training_set(edit, recipe, splits, folder, seed)
+            trained = trained_resnet(edit, recipe, splits, folder, args.steps, seed, args.scale, data)
+            model, seconds[edit] = trained
             probabilities[edit] = predict_proba(model, x_ub).numpy()
-            residual = edit == "rebalance_residual"
-            made, made_labels, n_made = rebalance(deae, splits["biased"], label, bias, seed, residual)
-            read = predict_proba(oracle, enlarge(made[-n_made:], args.scale)).argmax(1)
-            fidelity[edit].append(float((read == made_labels[-n_made:]).float().mean()))
+            read = predict_proba(oracle, enlarge(data[0][real:], args.scale)).argmax(1)
+            fidelity[edit].append(float((read == data[1][real:]).float().mean()))
         tick = time.perf_counter()  # the latent debiaser of fonts_bias.yaml, as `deae-aug debias` fits it
         biased = splits["biased"]
         debias = recipe.debias

@@ -139,11 +139,19 @@ def classifier_file(name: str, scale: int) -> str:
 
 
 def trained_resnet(
-    name: str, recipe: Recipe, splits: dict, folder: Path, steps: int, seed: int, scale: int = 1
+    name: str,
+    recipe: Recipe,
+    splits: dict,
+    folder: Path,
+    steps: int,
+    seed: int,
+    scale: int = 1,
+    data: tuple[torch.Tensor, torch.Tensor, dict] | None = None,
 ) -> tuple[torch.nn.Module, float]:
     """The ResNet-18 row ``name`` and its training seconds, loaded from ``folder`` when it was
-    trained on the same data before. ``scale`` > 1 trains on images enlarged that many times."""
-    images, labels, kwargs = training_set(name, recipe, splits, folder, seed)
+    trained on the same data before. ``scale`` > 1 trains on images enlarged that many times.
+    ``data``: the row's `training_set`, when the caller has built it already."""
+    images, labels, kwargs = data or training_set(name, recipe, splits, folder, seed)
     images = enlarge(images, scale)
     path = folder / classifier_file(name, scale)
     key = fingerprint(steps, seed, images, labels, *kwargs.values())
