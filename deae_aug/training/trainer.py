@@ -189,7 +189,10 @@ def train(
     elif t.init_from:
         model_init, meta = load_model(t.init_from)
         check_compatible(meta, cfg, schema, f"warm start {t.init_from}", ignore_variant=True)
-        model.load_state_dict(model_init.state_dict(), strict=not cfg.head_classes)  # new heads start fresh
+        weights = model_init.state_dict()
+        if not cfg.head_classes:  # heads are only trained, never used downstream: leave them behind
+            weights = {k: v for k, v in weights.items() if not k.startswith("heads.")}
+        model.load_state_dict(weights, strict=not cfg.head_classes)  # new heads start fresh
 
     group_loss = GroupLoss(model, losses_cfg)
     loss_fn: torch.nn.Module = group_loss

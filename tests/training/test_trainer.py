@@ -129,6 +129,13 @@ def test_warm_start_from_gsl(tmp_path):
     fresh.seed = 1
     other = train(fresh, tmp_path / "fresh", device="cpu", progress=False)
     assert not torch.equal(other.encoder.fc[0].weight, gsl_model.encoder.fc[0].weight)
+    headed = tiny(steps=3, loss={"classify": 0.5})
+    headed.model.variant = "gsl"
+    train(headed, tmp_path / "gsl_heads", device="cpu", progress=False)
+    dropped = tiny(steps=1, init_from=str(tmp_path / "gsl_heads"))  # a warm start may drop the heads
+    assert len(train(dropped, tmp_path / "dropped", device="cpu", progress=False).heads) == 0
+    added = tiny(steps=1, init_from=str(tmp_path / "gsl"), loss={"classify": 0.5})  # or add them
+    assert len(train(added, tmp_path / "added", device="cpu", progress=False).heads) == 5
 
 
 def test_nan_loss_stops_with_clear_message_and_keeps_checkpoint(tmp_path, monkeypatch):
