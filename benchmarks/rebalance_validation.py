@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import environment, metric_table, summary, write_results
+from benchmarks.common import environment, metric_table, percent, summary, write_results
 from benchmarks.table2_debias import METRICS, seed_setting, setting_name, trained_resnet, training_set
 from deae_aug.data.build import build_splits
 from deae_aug.data.dataset import AttributeDataset, load_images
@@ -169,7 +169,7 @@ def markdown(payload: dict) -> str:
         "",
         "Synthetic images the D_UB oracle (ResNet-18, Table 2's) reads as their intended letter: "
         + ", ".join(
-            f"{name} {stats['mean'] * 100:.1f} ± {stats['std'] * 100:.1f}%"
+            f"{name} {percent(stats)}%"
             for name, stats in payload["synthetic_read_as_intended"].items()
             if name != "what"
         )

@@ -45,7 +45,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from torchvision.models import resnet18
 
-from benchmarks.common import environment, summary, training_seconds, write_results
+from benchmarks.common import environment, percent, summary, training_seconds, write_results
 from deae_aug.data.build import build_splits
 from deae_aug.data.dataset import load_images
 from deae_aug.debias.latent import Debiaser
@@ -325,11 +325,7 @@ def markdown(payload: dict) -> str:
         "Encoder ceiling: the latent debiaser's logistic regression fitted and scored (5-fold) on the "
         "codes of the unbiased D_UB, bias block dropped; what the DEAE encoder allows at best, "
         "measured without D_T: "
-        + ", ".join(
-            f"{s} {v['mean'] * 100:.1f} ± {v['std'] * 100:.1f}"
-            for s, v in payload["encoder_ceiling"].items()
-            if s != "what"
-        )
+        + ", ".join(f"{s} {percent(v)}" for s, v in payload["encoder_ceiling"].items() if s != "what")
         + ".",
         "",
         f"Recipe overrides: {' '.join(payload['recipe_overrides']) or 'none'}. "
