@@ -115,6 +115,10 @@ class LossSection:
     # L_reg's re-encoded decodes must still predict the values they kept. 0: the reference,
     # which never reads the labels themselves, only which images share them.
     classify: float = _bounded(0.0, ge=0.0)
+    # Each centre decoded with one block from another centre must read, to the encoder and heads
+    # (both without gradient), as the values it was built from: only the decoder answers. Needs
+    # classify (the heads that judge); starts with L_reg (reg_start). 0: the reference.
+    counterfactual: float = _bounded(0.0, ge=0.0)
     # L_reg is off for this fraction of train.steps: DEAE first trains as GSL-AE (the reference
     # warm-started from a trained GSL-AE; from scratch the encoder collapses to one code).
     # None: 0.5, or 0 with train.init_from.

@@ -34,6 +34,12 @@ attribute k, a partner (index 1 + k) that shares attribute k with the centre.
   with the rest: when letters A, B and C each appear on one background only, the background
   block can say which of them it is, the letter block may read all three alike, and an A moved
   to B's background decodes as a B.
+- ``counterfactual`` (an addition, off by default; needs ``classify``) each centre decoded with
+  block k from another group's centre, a combination the data may never hold, must be read by
+  the encoder and heads as the values it was built from. Encoder and heads judge without
+  gradient and the codes are fixed, so only the decoder answers: L_reg's classify term lets the
+  encoder read a wrongly drawn decode as right, and at 0% an A moved to B's background still
+  decoded as a B.
 - ``kl``     beta-VAE's KL divergence to N(0, I).
 
 Image terms are L1. With ``foreground > 0`` each pixel's error weighs 1 + foreground * its
@@ -72,6 +78,7 @@ class LossConfig:
     blend: float = 0.0  # 0: the reference (L_reg only constrains the other blocks)
     blend_attributes: Sequence[int] = ()
     classify: float = 0.0  # 0: the reference (labels are only used to form groups)
+    counterfactual: float = 0.0  # 0: the reference (no decode is judged by the heads)
 
 
 def block_masks(model: Autoencoder, device: torch.device) -> torch.Tensor:
@@ -88,8 +95,9 @@ def mix(base: torch.Tensor, donor: torch.Tensor, mask: torch.Tensor) -> torch.Te
 
 
 def frozen_encode(model: Autoencoder, x: torch.Tensor) -> torch.Tensor:
-    """Codes of ``x`` with gradients to ``x`` but none to the encoder's weights (L_reg re-encodes
-    decodes; only deterministic variants have L_reg, so the encoder's output is the code)."""
+    """Codes of ``x`` with gradients to ``x`` but none to the encoder's weights (L_reg and the
+    counterfactual term re-encode decodes; only deterministic variants have them, so the encoder's
+    output is the code)."""
     weights = {name: w.detach() for name, w in model.encoder.named_parameters()}
     return torch.func.functional_call(model.encoder, weights, (x,))
 
@@ -105,13 +113,21 @@ def image_l1(out: torch.Tensor, target: torch.Tensor, foreground: float = 0.0) -
 
 
 def head_loss(
-    model: Autoencoder, z: torch.Tensor, labels: torch.Tensor, keep: torch.Tensor | None = None
+    model: Autoencoder,
+    z: torch.Tensor,
+    labels: torch.Tensor,
+    keep: torch.Tensor | None = None,
+    frozen: bool = False,
 ) -> torch.Tensor:
     """Mean cross-entropy of every attribute head on its block of ``z`` (N, D) against ``labels``
-    (N, K); ``keep`` (N, K) bool leaves out the (row, attribute) pairs whose value is unknown."""
-    heads = enumerate(model.classify(z))
-    losses = torch.stack([F.cross_entropy(logits, labels[:, k], reduction="none") for k, logits in heads], 1)
-    return losses.mean() if keep is None else losses[keep].mean()
+    (N, K); ``keep`` (N, K) bool leaves out the (row, attribute) pairs whose value is unknown.
+    ``frozen`` heads pass gradients to ``z`` only."""
+    losses = []
+    for k, (head, block) in enumerate(zip(model.heads, model.blocks, strict=True)):
+        weight, bias = (head.weight.detach(), head.bias.detach()) if frozen else (head.weight, head.bias)
+        losses.append(F.cross_entropy(F.linear(z[:, block], weight, bias), labels[:, k], reduction="none"))
+    stacked = torch.stack(losses, 1)
+    return stacked.mean() if keep is None else stacked[keep].mean()
 
 
 def group_losses(
@@ -162,6 +178,17 @@ def group_losses(
     if use_blend:
         blended = torch.isin(interp.attribute, torch.tensor(list(cfg.blend_attributes), device=x.device))
 
+    use_counterfactual = use_swap and cfg.counterfactual > 0 and g > 1
+    if use_counterfactual:
+        if labels is None or not model.heads:
+            raise ValueError("the counterfactual loss needs labels and a model built with head_classes")
+        offset = int(torch.randint(1, g, (1,), generator=generator))
+        donor = torch.roll(torch.arange(g, device=x.device), offset)  # another group's centre
+        fakes = mix(zc[:, None], zc[donor][:, None], masks).detach()  # (G, K, D): block k from the donor
+        eye = torch.eye(k_count, dtype=torch.bool, device=x.device)
+        fake_labels = torch.where(eye, labels[donor, 0][:, None], labels[:, 0][:, None])  # (G, K, K)
+        codes.append(fakes.flatten(0, 1))
+
     use_cycle = variant in ("gsl", "deae") and cfg.cycle > 0 and k_count > 1
     if use_cycle:
         j = (torch.arange(k_count, device=x.device) + 1) % k_count  # a block partner k does not share
@@ -199,6 +226,9 @@ def group_losses(
             end = model.decode(interp.ends[blended])
         target = ((1 - t) * start + t * end).detach()
         terms["blend"] = image_l1(moved[blended], target, cfg.foreground)
+    if use_counterfactual:
+        judged = frozen_encode(model, decoded[len(names) + int(use_reg)])
+        terms["counterfactual"] = head_loss(model, judged, fake_labels.flatten(0, 1), frozen=True)
     if use_cycle:
         xa, xb = decoded[-2], decoded[-1]
         za, zb = model.encode(torch.cat([xa, xb])).chunk(2)
@@ -210,7 +240,8 @@ def group_losses(
         terms["kl"] = -0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).sum(dim=1).mean() / flat[0].numel()
 
     weights = {"recon": 1.0, "swap": cfg.swap, "latent": cfg.latent, "reg": cfg.reg, "cycle": cfg.cycle,
-               "blend": cfg.blend, "kl": cfg.beta, "classify": cfg.classify}  # fmt: skip
+               "blend": cfg.blend, "kl": cfg.beta, "classify": cfg.classify,
+               "counterfactual": cfg.counterfactual}  # fmt: skip
     terms["total"] = sum(weights[name] * value for name, value in terms.items())
     return terms
 

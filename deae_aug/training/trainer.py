@@ -99,6 +99,11 @@ def loss_config(recipe: Recipe, dataset: AttributeDataset) -> LossConfig:
         return [dataset.schema.position(n) for n in names]
 
     reg_attributes = None if loss.reg_attributes is None else positions("reg_attributes", loss.reg_attributes)
+    if loss.counterfactual and not loss.classify:
+        raise UserError(
+            f"Recipe key 'train.loss.counterfactual' in {recipe.source} needs train.loss.classify > 0: "
+            "the classify heads judge the counterfactual decodes"
+        )
     return LossConfig(
         swap=loss.swap,
         cycle=loss.cycle,
@@ -113,6 +118,7 @@ def loss_config(recipe: Recipe, dataset: AttributeDataset) -> LossConfig:
         blend=loss.blend,
         blend_attributes=positions("blend_attributes", loss.blend_attributes),
         classify=loss.classify,
+        counterfactual=loss.counterfactual,
     )
 
 
@@ -231,7 +237,9 @@ def train(
                 break
             x = images.to(dev).view(-1, group_size, *images.shape[1:])  # (G, K+1, 3, H, W)
             generator = torch.Generator().manual_seed(recipe.seed * 1_000_003 + step + 7_919_000 * rank)
-            group_loss.cfg = losses_cfg if step >= reg_from_step else replace(losses_cfg, reg=0.0)
+            group_loss.cfg = (
+                losses_cfg if step >= reg_from_step else replace(losses_cfg, reg=0.0, counterfactual=0.0)
+            )
             labels = factors.to(dev).view(-1, group_size, factors.shape[1])  # (G, K+1, K)
             terms = loss_fn(x, generator, labels)
             total = terms["total"]

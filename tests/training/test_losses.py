@@ -188,3 +188,64 @@ def test_classify_reads_each_attribute_from_its_own_block_and_skips_unknown_valu
     assert torch.allclose(head_loss(model, z, flat, keep), F.cross_entropy(model.classify(z)[0], flat[:, 0]))
     with pytest.raises(ValueError, match="labels"):
         group_losses(model, x, cfg, torch.Generator().manual_seed(0))
+
+
+class ReadOut(nn.Module):
+    """An encoder without weights that reads the oracle image: pixel row 0 holds the code."""
+
+    def __init__(self, k_count: int) -> None:
+        super().__init__()
+        self.k_count = k_count
+
+    def forward(self, x):
+        return x[:, 0, 0, : self.k_count].clone()
+
+
+class JudgedOracle(OracleModel):
+    """OracleModel with heads that read value v from a 1-d block z (logits s * (v z - v^2 / 2),
+    largest at the v nearest z), and a decoder that may always draw attribute 0 as value 0."""
+
+    def __init__(self, k_count: int, values: int, stubborn: bool = False) -> None:
+        super().__init__(k_count, "deae")
+        self.encoder = ReadOut(k_count)
+        self.heads = nn.ModuleList(nn.Linear(1, values) for _ in range(k_count))
+        v = torch.arange(values, dtype=torch.float32)
+        for head in self.heads:
+            head.weight.data = 20 * v[:, None]
+            head.bias.data = -20 * v**2 / 2
+        self.stubborn = stubborn
+
+    def decode(self, z):
+        out = super().decode(z)
+        if self.stubborn:
+            out[:, 0, 0, 0] = 0.0
+        return out
+
+
+def test_counterfactual_decodes_are_judged_as_the_values_they_were_built_from():
+    x = strict_groups(k_count=3, g=4)
+    labels = torch.zeros(4, 4, 3, dtype=torch.long)
+    labels[:, 0] = x[:, 0, 0, 0, :3].long()  # the centres' values; only they are judged
+    cfg = LossConfig(swap=1.0, reg=0.0, counterfactual=1.0)
+    faithful = group_losses(JudgedOracle(3, 5), x, cfg, torch.Generator().manual_seed(0), labels)
+    assert faithful["counterfactual"] < 1e-3  # every fake reads as its blocks' values, donor's included
+    stubborn = JudgedOracle(3, 5, stubborn=True)
+    assert group_losses(stubborn, x, cfg, torch.Generator().manual_seed(0), labels)["counterfactual"] > 0.5
+    off = LossConfig(swap=1.0, reg=0.0)
+    assert "counterfactual" not in group_losses(JudgedOracle(3, 5), x, off, None, labels)
+
+
+def test_counterfactual_trains_the_decoder_only():
+    model = Autoencoder(
+        ModelConfig(variant="deae", resolution=8, block_sizes=[2, 2], widths=[4], fc=8, head_classes=[3, 5])
+    )
+    x = torch.rand(3, 3, 3, 8, 8) * 2 - 1
+    labels = torch.tensor([[[0, 4], [0, 1], [2, 4]], [[1, 3], [1, 0], [0, 3]], [[2, 2], [2, 0], [1, 2]]])
+    cfg = LossConfig(reg=1.0, classify=1.0, counterfactual=1.0)
+    terms = group_losses(model, x, cfg, torch.Generator().manual_seed(0), labels)
+    terms["counterfactual"].backward()
+    grads = {name: p.grad for name, p in model.named_parameters()}
+    assert all(g is None or not g.any() for name, g in grads.items() if not name.startswith("decoder"))
+    assert any(g is not None and g.any() for name, g in grads.items() if name.startswith("decoder"))
+    with pytest.raises(ValueError, match="labels"):
+        group_losses(model, x, cfg, torch.Generator().manual_seed(0))

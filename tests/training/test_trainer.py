@@ -69,11 +69,11 @@ def test_loss_falls_and_outputs_are_written(tmp_path):
     assert meta["step"] == 60 and meta["schema"]["attributes"][0]["name"] == "letter"
 
 
-@pytest.mark.parametrize("classify", [0.0, 0.5])
-def test_resume_gives_the_same_weights_as_a_straight_run(tmp_path, classify):
+@pytest.mark.parametrize(("classify", "counterfactual"), [(0.0, 0.0), (0.5, 0.0), (0.5, 0.5)])
+def test_resume_gives_the_same_weights_as_a_straight_run(tmp_path, classify, counterfactual):
     straight, split = tmp_path / "straight", tmp_path / "split"
     # reg_start is a fraction of train.steps, so the 3-step leg must not move it: pin it to step 0
-    loss = {"reg_start": 0, "classify": classify}
+    loss = {"reg_start": 0, "classify": classify, "counterfactual": counterfactual}
     train(tiny(steps=6, loss=loss), straight, device="cpu", progress=False)
     train(tiny(steps=3, loss=loss), split, device="cpu", progress=False)
     train(tiny(steps=6, loss=loss), split, device="cpu", resume=True, progress=False)
@@ -195,6 +195,9 @@ def test_recipe_loss_keys_reach_the_loss(tmp_path):
     assert (cfg.blend, list(cfg.blend_attributes)) == (0.5, [3, 2])
     recipe = tiny(loss={"blend": 0.5, "blend_attributes": ["colour"]})
     with pytest.raises(UserError, match=r"train\.loss\.blend_attributes.*'colour'"):
+        loss_config(recipe, training_split(recipe))
+    recipe = tiny(loss={"counterfactual": 0.1})
+    with pytest.raises(UserError, match=r"train\.loss\.counterfactual.*needs train\.loss\.classify"):
         loss_config(recipe, training_split(recipe))
 
 
