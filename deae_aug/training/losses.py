@@ -39,7 +39,8 @@ attribute k, a partner (index 1 + k) that shares attribute k with the centre.
   the encoder and heads as the values it was built from. Encoder and heads judge without
   gradient and the codes are fixed, so only the decoder answers: L_reg's classify term lets the
   encoder read a wrongly drawn decode as right, and at 0% an A moved to B's background still
-  decoded as a B.
+  decoded as a B. On fonts_bias it made more swaps read right but debiased worse (CHANGELOG):
+  the judge is only as fair as the heads, which there read G1 letters from their background.
 - ``kl``     beta-VAE's KL divergence to N(0, I).
 
 Image terms are L1. With ``foreground > 0`` each pixel's error weighs 1 + foreground * its
