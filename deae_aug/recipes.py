@@ -88,6 +88,9 @@ class ModelSection:
     widths: list[int] = field(default_factory=list)
     fc: int = _bounded(512, ge=1)
     res_blocks: int = _bounded(1, ge=0)
+    # attributes that reach the decoder only as per-channel scale and shift (AdaIN), e.g. the
+    # colours: they can recolour an image but not redraw its shape; empty: the reference decoder
+    style: list[str] = field(default_factory=list)
 
 
 @dataclass

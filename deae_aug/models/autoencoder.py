@@ -4,6 +4,12 @@ Encoder: 7x7 conv -> 4x4 stride-2 convs down to 8x8 -> residual blocks -> FC -> 
 The decoder mirrors it and ends in tanh (images live in [-1, 1]). InstanceNorm keeps no running
 statistics, so train and eval modes compute the same function. Variants differ only in their
 losses, except beta-VAE, whose encoder also outputs a log-variance.
+
+``style`` attributes (``model.style``, e.g. the colours) reach the decoder only as the per-channel
+scale and shift of its upsampling stages' InstanceNorms (AdaIN): the same at every pixel, so a style
+block can recolour an image but has no way to say where the glyph's strokes go. The other blocks
+draw the shape. In a biased set (A only ever on red) a plain decoder is free to draw a B when an A's
+code gets yellow's background block; a style decoder has no such path.
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ class ModelConfig:
     fc: int = 512
     res_blocks: int = 1
     head_classes: list[int] = field(default_factory=list)  # values per attribute; empty: no heads
+    style: list[int] = field(default_factory=list)  # attributes that only modulate the decoder (AdaIN)
 
     def __post_init__(self) -> None:
         if self.variant not in VARIANTS:
@@ -51,6 +58,12 @@ class ModelConfig:
                 f"model.head_classes needs one entry per attribute ({len(self.block_sizes)}), "
                 f"got {self.head_classes}"
             )
+        if sorted(set(self.style)) != sorted(self.style) or not all(
+            0 <= k < len(self.block_sizes) for k in self.style
+        ):
+            raise UserError(f"model.style must list distinct attribute positions, got {self.style}")
+        if len(self.style) == len(self.block_sizes):
+            raise UserError("model.style cannot hold every attribute: one must draw the shape")
         if not self.widths:
             self.widths = default_widths(self.resolution)
         if len(self.widths) != int(n_down) + 1:
@@ -62,6 +75,11 @@ class ModelConfig:
     @property
     def latent_dim(self) -> int:
         return sum(self.block_sizes)
+
+    def dims(self, attributes: list[int]) -> list[int]:
+        """Latent dimensions of the blocks of ``attributes``, in order."""
+        edges = [0, *itertools.accumulate(self.block_sizes)]
+        return [d for k in sorted(attributes) for d in range(edges[k], edges[k + 1])]
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -86,6 +104,21 @@ def _norm_relu(channels: int) -> list[nn.Module]:
     return [nn.InstanceNorm2d(channels, affine=True), nn.ReLU(inplace=True)]
 
 
+class StyleNorm(nn.Module):
+    """InstanceNorm whose per-channel scale and shift are read from the style code (AdaIN)."""
+
+    def __init__(self, channels: int, style_dim: int) -> None:
+        super().__init__()
+        self.norm = nn.InstanceNorm2d(channels)
+        self.affine = nn.Linear(style_dim, 2 * channels)
+        nn.init.zeros_(self.affine.weight)  # starts as a plain InstanceNorm
+        nn.init.zeros_(self.affine.bias)
+
+    def forward(self, x: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+        scale, shift = self.affine(style)[..., None, None].chunk(2, dim=1)
+        return self.norm(x) * (1 + scale) + shift
+
+
 class Encoder(nn.Module):
     def __init__(self, cfg: ModelConfig, out_dim: int) -> None:
         super().__init__()
@@ -107,25 +140,30 @@ class Decoder(nn.Module):
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
         w = cfg.widths[::-1]
+        style = cfg.dims(cfg.style)
+        content = [d for d in range(cfg.latent_dim) if d not in set(style)]
+        self.register_buffer("style_dims", torch.tensor(style, dtype=torch.long), persistent=False)
+        self.register_buffer("content_dims", torch.tensor(content, dtype=torch.long), persistent=False)
         self.fc = nn.Sequential(
-            nn.Linear(cfg.latent_dim, cfg.fc),
+            nn.Linear(len(content), cfg.fc),
             nn.ReLU(inplace=True),
             nn.Linear(cfg.fc, w[0] * 64),
             nn.ReLU(inplace=True),
         )
         layers: list[nn.Module] = [ResidualBlock(w[0]) for _ in range(cfg.res_blocks)]
         for c_in, c_out in zip(w[:-1], w[1:], strict=True):
-            layers += [
-                nn.ConvTranspose2d(c_in, c_out, 4, stride=2, padding=1, bias=False),
-                *_norm_relu(c_out),
-            ]
+            norm = StyleNorm(c_out, len(style)) if style else nn.InstanceNorm2d(c_out, affine=True)
+            layers += [nn.ConvTranspose2d(c_in, c_out, 4, stride=2, padding=1, bias=False), norm, nn.ReLU()]
         layers += [nn.Conv2d(w[-1], 3, 7, padding=3), nn.Tanh()]
         self.conv = nn.Sequential(*layers)
         self.channels = w[0]
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        h = self.fc(z).view(-1, self.channels, 8, 8)  # (B, C, 8, 8)
-        return self.conv(h)  # (B, 3, H, W)
+        h = self.fc(z[:, self.content_dims]).view(-1, self.channels, 8, 8)  # (B, C, 8, 8)
+        style = z[:, self.style_dims]
+        for layer in self.conv:
+            h = layer(h, style) if isinstance(layer, StyleNorm) else layer(h)
+        return h  # (B, 3, H, W)
 
 
 class Autoencoder(nn.Module):

@@ -74,6 +74,17 @@ def training_split(recipe: Recipe) -> AttributeDataset:
     return splits[name]
 
 
+def attribute_positions(recipe: Recipe, dataset: AttributeDataset, key: str, names: list[str]) -> list[int]:
+    """Schema positions of the attributes a recipe key names; a clear error names the unknown ones."""
+    unknown = [n for n in names if n not in dataset.schema.names]
+    if unknown:
+        raise UserError(
+            f"Recipe key '{key}' in {recipe.source}: unknown attributes {unknown}; "
+            f"the dataset has {list(dataset.schema.names)}"
+        )
+    return [dataset.schema.position(n) for n in names]
+
+
 def model_config(recipe: Recipe, dataset: AttributeDataset) -> ModelConfig:
     return ModelConfig(
         variant=recipe.model.variant,
@@ -83,6 +94,7 @@ def model_config(recipe: Recipe, dataset: AttributeDataset) -> ModelConfig:
         fc=recipe.model.fc,
         res_blocks=recipe.model.res_blocks,
         head_classes=[len(a.values) for a in dataset.schema.attributes] if recipe.train.loss.classify else [],
+        style=attribute_positions(recipe, dataset, "model.style", recipe.model.style),
     )
 
 
@@ -90,13 +102,7 @@ def loss_config(recipe: Recipe, dataset: AttributeDataset) -> LossConfig:
     loss = recipe.train.loss
 
     def positions(key: str, names: list[str]) -> list[int]:
-        unknown = [n for n in names if n not in dataset.schema.names]
-        if unknown:
-            raise UserError(
-                f"Recipe key 'train.loss.{key}' in {recipe.source}: unknown attributes {unknown}; "
-                f"the dataset has {list(dataset.schema.names)}"
-            )
-        return [dataset.schema.position(n) for n in names]
+        return attribute_positions(recipe, dataset, f"train.loss.{key}", names)
 
     reg_attributes = None if loss.reg_attributes is None else positions("reg_attributes", loss.reg_attributes)
     if loss.counterfactual and not loss.classify:

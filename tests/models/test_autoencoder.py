@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from deae_aug.errors import UserError
-from deae_aug.models.autoencoder import Autoencoder, ModelConfig
+from deae_aug.models.autoencoder import Autoencoder, ModelConfig, StyleNorm
 
 
 @pytest.mark.parametrize("resolution", [32, 64])
@@ -30,3 +30,33 @@ def test_bad_widths_and_resolution_explain_the_fix():
         ModelConfig(resolution=32, widths=[16, 32])
     with pytest.raises(UserError, match="8 times a power of two"):
         ModelConfig(resolution=48)
+
+
+def test_style_blocks_only_scale_and_shift_channels():
+    """A style decoder draws the shape from the other blocks: changing a style block changes each
+    channel of every upsampling stage by one scale and one shift, the same at every pixel."""
+    torch.manual_seed(0)
+    model = Autoencoder(ModelConfig(resolution=32, block_sizes=[3, 4, 5], fc=32, style=[1]))
+    for module in model.modules():  # non-zero style weights, as after training
+        if isinstance(module, StyleNorm):
+            torch.nn.init.normal_(module.affine.weight)
+    z = torch.randn(1, 12)
+    z_new = z.clone()
+    z_new[:, 3:7] = torch.randn(1, 4)  # another value of the style attribute
+    first = model.decoder.conv[1]  # the first upsampling stage's transposed conv
+    captured = []
+    hook = first.register_forward_hook(lambda _m, _i, out: captured.append(out))
+    a, b = model.decode(z), model.decode(z_new)
+    hook.remove()
+    assert torch.equal(captured[0], captured[1])  # everything before the first modulation ignores style
+    assert not torch.allclose(a, b)  # and the style still reaches the image
+
+    ref = Autoencoder(ModelConfig(resolution=32, block_sizes=[3, 4, 5], fc=32))
+    assert model.decoder.fc[0].in_features == 8 and ref.decoder.fc[0].in_features == 12
+
+
+def test_bad_style_explains_the_fix():
+    with pytest.raises(UserError, match="distinct attribute positions"):
+        ModelConfig(block_sizes=[3, 4], style=[1, 1])
+    with pytest.raises(UserError, match="cannot hold every attribute"):
+        ModelConfig(block_sizes=[3, 4], style=[0, 1])

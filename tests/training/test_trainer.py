@@ -208,3 +208,18 @@ def test_cosine_schedule_falls_from_lr_to_five_percent_and_constant_stays():
     assert rates[50] == pytest.approx(0.01 * (0.05 + 0.95 * 0.5))
     assert all(a >= b for a, b in zip(rates, rates[1:], strict=False))
     assert learning_rate(TrainSection(steps=100, lr=0.01), 70) == 0.01
+
+
+def test_style_decoder_trains_resumes_and_reloads(tmp_path):
+    data = json.loads(json.dumps(TINY))
+    data["model"]["style"] = ["font_color", "bg_color"]
+    recipe = recipe_from_dict(data)
+    model = train(recipe, tmp_path, device="cpu", progress=False)
+    assert model.cfg.style == [2, 3]
+    reloaded, meta = load_model(tmp_path)
+    assert meta["model"]["style"] == [2, 3]
+    z = torch.randn(2, reloaded.cfg.latent_dim)
+    assert torch.equal(model.eval().decode(z), reloaded.decode(z))
+    data["model"]["style"] = ["colour"]
+    with pytest.raises(UserError, match=r"'model\.style'.*unknown attributes \['colour'\]"):
+        train(recipe_from_dict(data), tmp_path / "bad", device="cpu", progress=False)
