@@ -81,6 +81,7 @@ def main() -> None:
     focus: dict[str, list[float]] = {name: [] for name in models}
     focus_near: dict[str, list[float]] = {name: [] for name in models}
     focus_conflicting: dict[str, list[float]] = {name: [] for name in models}
+    empty: dict[str, list[float]] = {name: [] for name in models}  # maps with no positive attribution
     # debias.mode both: the counterfactual latent debiaser averaged with the recipe's rebalance row
     paired = "rebalance_residual" if load_recipe(args.recipe).debias.residual else "rebalance"
     both = f"DEAE both (latent + counterfactuals and {MODELS[paired].removeprefix('DEAE ')}, averaged)"
@@ -115,6 +116,7 @@ def main() -> None:
             focus[name].append(float(np.nanmean(ratio)))
             focus_conflicting[name].append(float(np.nanmean(ratio[conflicting])))
             focus_near[name].append(float(np.nanmean(glyph_focus(maps, masks, dilate=dilate))))
+            empty[name].append(float(np.isnan(ratio).mean()))
             proba[name] = predict_proba(model, enlarged).numpy()
             predicted = proba[name].argmax(1).reshape(-1, n_bias)
             sensitivity[models[name]].append(bias_sensitivity(predicted, labels.numpy()))
@@ -157,6 +159,7 @@ def main() -> None:
         "glyph_dilated_area_share": near_area,
         "glyph_focus_dilated": {models[n]: summary(v) for n, v in focus_near.items()},
         "glyph_focus_bias_conflicting": {models[n]: summary(v) for n, v in focus_conflicting.items()},
+        "empty_maps": {models[n]: summary(v) for n, v in empty.items()},
         "figure": f"{result_name}.png",
         "background_sensitivity": {
             row: {k: summary([r[k] for r in runs]) for k in runs[0]} for row, runs in sensitivity.items()
@@ -173,13 +176,14 @@ def main() -> None:
         "",
         "Share of positive Grad-CAM attribution inside the glyph mask, mean ± std over seeds. "
         f"Glyph pixels are {glyph_area * 100:.1f}% of an image, {near_area * 100:.1f}% with the glyph "
-        f"grown by {dilate} px (a map blind to the glyph scores about those).",
+        f"grown by {dilate} px (a map blind to the glyph scores about those). Empty: share of images "
+        "whose map has no positive attribution at all; the ratios average the other images only.",
         "",
-        f"| classifier | on the glyph | bias-conflicting images | within {dilate} px of the glyph |",
-        "|---|---|---|---|",
+        f"| classifier | on the glyph | bias-conflicting images | within {dilate} px of the glyph | empty |",
+        "|---|---|---|---|---|",
     ]
     for n, label in models.items():
-        cells = [summary(focus[n]), summary(focus_conflicting[n]), summary(focus_near[n])]
+        cells = [summary(focus[n]), summary(focus_conflicting[n]), summary(focus_near[n]), summary(empty[n])]
         lines.append(f"| {label} | " + " | ".join(f"{c['mean']:.3f} ± {c['std']:.3f}" for c in cells) + " |")
     lines += [
         "",

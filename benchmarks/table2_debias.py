@@ -182,7 +182,13 @@ def one_setting(args: argparse.Namespace, seed: int, fraction: float, oracle: di
     conflicting = conflicting_mask(recipe, f_t, schema)
 
     def evaluate(predicted: np.ndarray) -> dict:
-        return group_report(predicted, f_t[:, y_col], f_t[:, b_col], conflicting)
+        report = group_report(predicted, f_t[:, y_col], f_t[:, b_col], conflicting)
+        y, b = report["worst_group_at"]
+        report["worst_group_in"] = (
+            f"{schema[label].values[y]} on {schema[bias].values[b]}: "
+            f"{report['worst_group_correct']} of {report['worst_group_size']}"
+        )
+        return report
 
     probabilities: dict[str, np.ndarray] = {}  # of the rows the averaged row combines
 
@@ -259,6 +265,7 @@ def main() -> None:
     results: dict[str, dict[str, dict[str, list[float]]]] = {}
     seconds: dict[str, list[float]] = {}
     ceiling: dict[str, list[float]] = {}
+    worst: dict[str, dict[str, list[str]]] = {}  # per setting and row, each seed's worst group
     for seed in range(args.seeds):
         oracle: dict = {}
         for fraction in args.settings:
@@ -268,6 +275,7 @@ def main() -> None:
                 for m in METRICS:
                     cell[m].append(report[m])
                 seconds.setdefault(row, []).append(elapsed)
+                worst.setdefault(setting, {}).setdefault(row, []).append(report["worst_group_in"])
                 print(f"seed {seed} {setting} {row}: " + ", ".join(f"{m} {report[m]:.3f}" for m in METRICS))
             ceiling.setdefault(setting, []).append(encoder_ceiling(args, seed, fraction))
             print(f"seed {seed} {setting} encoder ceiling on D_UB: {ceiling[setting][-1]:.3f}", flush=True)
@@ -288,6 +296,10 @@ def main() -> None:
             for s, rows in results.items()
         },
         "row_seconds": {row: summary(v) for row, v in seconds.items()},
+        "worst_groups": {
+            "what": "per seed, the (label, bias value) group of lowest accuracy: right of its D_T images",
+            **{s: {row: rows[row] for row in ROWS if row in rows} for s, rows in worst.items()},
+        },
         "encoder_ceiling": {
             "what": CEILING,
             **{s: summary(v) for s, v in ceiling.items()},
@@ -328,6 +340,20 @@ def markdown(payload: dict) -> str:
         + ", ".join(f"{s} {percent(v)}" for s, v in payload["encoder_ceiling"].items() if s != "what")
         + ".",
         "",
+    ]
+    worst = {s: rows for s, rows in payload.get("worst_groups", {}).items() if s != "what"}
+    if worst:
+        lines += [
+            "Worst group per seed (images right of the group's D_T images; D_T draws its images at "
+            "random from what D_B and D_UB leave, so some groups hold only a few):",
+            "",
+            "| setting | row | " + " | ".join(f"seed {seed}" for seed in payload["seeds"]) + " |",
+            "|---|---|" + "---|" * len(payload["seeds"]),
+        ]
+        lines += [f"| {s} | {row} | " + " | ".join(cells) + " |" for s, rows in worst.items()
+                  for row, cells in rows.items()]  # fmt: skip
+        lines.append("")
+    lines += [
         f"Recipe overrides: {' '.join(payload['recipe_overrides']) or 'none'}. "
         f"Wall time of this run: {payload['wall_seconds'] / 60:.1f} min.",
     ]

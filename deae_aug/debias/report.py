@@ -74,6 +74,8 @@ def run_debias(recipe: Recipe, run: Path, out: Path, device: str = "auto", progr
     report["group_accuracy"] = {}
     for (y, b), acc in sorted(report.pop("by_group").items()):
         report["group_accuracy"].setdefault(label_values[y], {})[bias_values[b]] = acc
+    y, b = report["worst_group_at"]
+    report["worst_group_at"] = [label_values[y], bias_values[b]]
     report |= {
         "mode": mode,
         "run": str(run),
@@ -86,7 +88,8 @@ def run_debias(recipe: Recipe, run: Path, out: Path, device: str = "auto", progr
         out / "report.md",
         f"# Debiasing report ({recipe.name}, mode {mode})\n\n| metric | value |\n|---|---|\n"
         f"| unbiased accuracy | {report['unbiased']:.4f} |\n"
-        f"| worst-group accuracy | {report['worst_group']:.4f} |\n"
+        f"| worst-group accuracy | {report['worst_group']:.4f} ({' on '.join(report['worst_group_at'])}: "
+        f"{report['worst_group_correct']} of {report['worst_group_size']}) |\n"
         f"| bias-conflicting accuracy | {report['bias_conflicting']:.4f} |\n\n"
         + group_table(report["group_accuracy"], label, bias),
     )

@@ -87,7 +87,11 @@ def test_debias_writes_classifier_and_report(tmp_path, recipe, mode):
     assert "worst-group" in (out / "report.md").read_text()
     per_group = [acc for row in report["group_accuracy"].values() for acc in row.values()]
     assert len(per_group) == report["groups"] and min(per_group) == report["worst_group"]
-    assert "| letter |" in (out / "report.md").read_text()  # the group table, one row per letter
+    letter, background = report["worst_group_at"]  # named, with its size: 1 of 2 reads 0.5
+    assert report["group_accuracy"][letter][background] == report["worst_group"]
+    markdown = (out / "report.md").read_text()
+    assert f"{report['worst_group_correct']} of {report['worst_group_size']}" in markdown
+    assert "| letter |" in markdown  # the group table, one row per letter
     if mode == "both":
         assert report["latent"]["counterfactuals"] == 0 and report["rebalance"]["residual"] is True
         assert len(load_model(tmp_path / "run")[0].heads) == 5  # one per attribute, saved and reloaded

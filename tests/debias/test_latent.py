@@ -60,6 +60,8 @@ def test_group_report_on_a_known_case():
     report = group_report(predicted, labels, bias, conflicting)
     assert report["unbiased"] == pytest.approx(4 / 6)
     assert report["worst_group"] == 0.0 and report["groups"] == 4
+    assert report["worst_group_at"] == (0, 1) and report["worst_group_size"] == 1
+    assert report["worst_group_correct"] == 0
     assert report["bias_conflicting"] == pytest.approx(0.5)
 
 
