@@ -159,8 +159,9 @@ class Decoder(nn.Module):
         self.channels = w[0]
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        h = self.fc(z[:, self.content_dims]).view(-1, self.channels, 8, 8)  # (B, C, 8, 8)
         style = z[:, self.style_dims]
+        content = z[:, self.content_dims] if style.shape[1] else z  # no copy for the reference decoder
+        h = self.fc(content).view(-1, self.channels, 8, 8)  # (B, C, 8, 8)
         for layer in self.conv:
             h = layer(h, style) if isinstance(layer, StyleNorm) else layer(h)
         return h  # (B, 3, H, W)
