@@ -58,9 +58,8 @@ class ModelConfig:
                 f"model.head_classes needs one entry per attribute ({len(self.block_sizes)}), "
                 f"got {self.head_classes}"
             )
-        if sorted(set(self.style)) != sorted(self.style) or not all(
-            0 <= k < len(self.block_sizes) for k in self.style
-        ):
+        in_range = all(0 <= k < len(self.block_sizes) for k in self.style)
+        if len(set(self.style)) != len(self.style) or not in_range:
             raise UserError(f"model.style must list distinct attribute positions, got {self.style}")
         if len(self.style) == len(self.block_sizes):
             raise UserError("model.style cannot hold every attribute: one must draw the shape")
@@ -76,10 +75,15 @@ class ModelConfig:
     def latent_dim(self) -> int:
         return sum(self.block_sizes)
 
+    def blocks(self) -> list[slice]:
+        """Each attribute's slice of the latent code."""
+        edges = [0, *itertools.accumulate(self.block_sizes)]
+        return [slice(a, b) for a, b in zip(edges[:-1], edges[1:], strict=True)]
+
     def dims(self, attributes: list[int]) -> list[int]:
         """Latent dimensions of the blocks of ``attributes``, in order."""
-        edges = [0, *itertools.accumulate(self.block_sizes)]
-        return [d for k in sorted(attributes) for d in range(edges[k], edges[k + 1])]
+        blocks = self.blocks()
+        return [d for k in sorted(attributes) for d in range(blocks[k].start, blocks[k].stop)]
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -176,8 +180,7 @@ class Autoencoder(nn.Module):
         out_dim = cfg.latent_dim * (2 if cfg.variant == "betavae" else 1)
         self.encoder = Encoder(cfg, out_dim)
         self.decoder = Decoder(cfg)
-        edges = [0, *itertools.accumulate(cfg.block_sizes)]
-        self.blocks = [slice(a, b) for a, b in zip(edges[:-1], edges[1:], strict=True)]
+        self.blocks = cfg.blocks()
         # one linear head per block, reading only that block: its attribute must be linearly
         # readable from it alone (train.loss.classify)
         self.heads = nn.ModuleList(
