@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 
@@ -48,3 +50,15 @@ def bias_sensitivity(predicted: np.ndarray, labels: np.ndarray) -> dict:
         "agreement": float((mode_count / predicted.shape[1]).mean()),
         "correct_on_all": float((predicted == labels[:, None]).all(1).mean()),
     }
+
+
+def worst_group_odds(sizes: np.ndarray, accuracy: float, threshold: float = 0.95) -> float:
+    """Chance that every group of ``sizes`` images scores at least ``threshold`` when a classifier
+    of per-image ``accuracy`` errs independently at random: what a worst-group goal asks of a
+    test set whose groups are small (a group of fewer than 20 images allows no miss at 95%)."""
+    sizes = np.asarray(sizes, dtype=int)
+    odds = 1.0
+    for n in sizes[sizes > 0]:
+        allowed = math.floor((1 - threshold) * n + 1e-9)  # misses this group may make
+        odds *= sum(math.comb(n, k) * (1 - accuracy) ** k * accuracy ** (n - k) for k in range(allowed + 1))
+    return odds

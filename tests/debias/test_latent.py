@@ -5,7 +5,7 @@ import torch
 from deae_aug.debias import latent as latent_module
 from deae_aug.debias.latent import Debiaser
 from deae_aug.errors import UserError
-from deae_aug.evaluate.fairness import bias_sensitivity, group_report
+from deae_aug.evaluate.fairness import bias_sensitivity, group_report, worst_group_odds
 from deae_aug.models.autoencoder import Autoencoder, ModelConfig
 
 NAMES = ("letter", "size", "font_color", "bg_color", "font")
@@ -72,6 +72,14 @@ def test_bias_sensitivity_on_a_known_case():
     assert report["changed"] == pytest.approx(2 / 3)
     assert report["agreement"] == pytest.approx((1 + 2 / 3 + 1 / 3) / 3)
     assert report["correct_on_all"] == pytest.approx(1 / 3)
+
+
+def test_worst_group_odds_on_known_cases():
+    # under 20 images no miss is allowed at 95%; 20 images allow one
+    assert worst_group_odds([2, 19], 0.9) == pytest.approx(0.9**21)
+    assert worst_group_odds([20], 0.9) == pytest.approx(0.9**20 + 20 * 0.1 * 0.9**19)
+    assert worst_group_odds([5, 40], 1.0) == 1.0
+    assert worst_group_odds([10], 0.99, threshold=0.9) > worst_group_odds([10], 0.99)
 
 
 @pytest.mark.parametrize("classifier", ["logistic", "mlp"])
