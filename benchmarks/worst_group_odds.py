@@ -59,6 +59,11 @@ def even_odds_accuracy(sizes: np.ndarray, threshold: float) -> float:
     return high
 
 
+def seed_odds(sizes: list[np.ndarray], accuracies: list[float], threshold: float) -> dict:
+    """`summary` of each seed's odds: that seed's D_T group sizes at that seed's accuracy."""
+    return summary([worst_group_odds(s, a, threshold) for s, a in zip(sizes, accuracies, strict=True)])
+
+
 def measured_rows() -> dict[str, dict[str, list[float]]]:
     """{setting: {row: per-seed unbiased accuracy}} from the Table 2 results on disk."""
     rows: dict[str, dict[str, list[float]]] = {}
@@ -82,16 +87,9 @@ def main() -> None:
     start = time.perf_counter()
     measured = measured_rows()
     results = {}
+    no_miss = 1 / (1 - args.threshold)  # groups smaller than this must be all right
     for fraction in args.settings:
         sizes = [group_sizes(args.recipe, seed, fraction) for seed in range(args.seeds)]
-        no_miss = 1 / (1 - args.threshold)  # groups smaller than this must be all right
-
-        def odds(per_seed: list[float], sizes: list[np.ndarray] = sizes) -> dict:
-            """Odds of each seed's D_T at that seed's accuracy."""
-            return summary(
-                [worst_group_odds(s, a, args.threshold) for s, a in zip(sizes, per_seed, strict=True)]
-            )
-
         rows = measured.get(setting_name(fraction), {})
         results[setting_name(fraction)] = {
             "groups": summary([len(s) for s in sizes]),
@@ -99,10 +97,11 @@ def main() -> None:
             "share_of_images_in_groups_allowing_no_miss": summary(
                 [float(s[s < no_miss].sum() / s.sum()) for s in sizes]
             ),
-            "odds_at_accuracy": {str(p): odds([p] * len(sizes)) for p in GRID},
+            "odds_at_accuracy": {str(p): seed_odds(sizes, [p] * len(sizes), args.threshold) for p in GRID},
             "accuracy_for_even_odds": summary([even_odds_accuracy(s, args.threshold) for s in sizes]),
             "odds_of_measured_rows": {
-                row: {"accuracy": summary(a), "odds": odds(a)} for row, a in rows.items()
+                row: {"accuracy": summary(a), "odds": seed_odds(sizes, a, args.threshold)}
+                for row, a in rows.items()
             },
         }
     payload = {
