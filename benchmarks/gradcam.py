@@ -72,11 +72,12 @@ def main() -> None:
     parser.add_argument("--scale", type=int, default=2, help="classifiers see the images enlarged this much")
     parser.add_argument("--steps", type=int, default=150, help="ResNet-18 steps, as in table2_debias")
     parser.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS))
+    parser.add_argument("--name", help="results file name (default: gradcam_<input px>px)")
     args = parser.parse_args()
     start = time.perf_counter()
     fraction = float(args.setting.removesuffix("pct")) / 100
     models = {name: MODELS[name] for name in args.models}
-    result_name = f"gradcam_{load_recipe(args.recipe).data.resolution * args.scale}px"
+    result_name = args.name or f"gradcam_{load_recipe(args.recipe).data.resolution * args.scale}px"
     dilate = DILATE * args.scale
     focus: dict[str, list[float]] = {name: [] for name in models}
     focus_near: dict[str, list[float]] = {name: [] for name in models}
@@ -168,7 +169,7 @@ def main() -> None:
         "environment": environment(),
     }
     lines = [
-        f"# Grad-CAM glyph focus (fonts_bias, setting {args.setting}, {args.seeds} seeds, "
+        f"# Grad-CAM glyph focus ({Path(args.recipe).stem}, setting {args.setting}, {args.seeds} seeds, "
         f"{payload['resolution']} px, {layer})",
         "",
         f"Classifiers: ResNet-18, {args.steps} steps, on the {test.resolution} px images"

@@ -315,7 +315,7 @@ def markdown(payload: dict) -> str:
         return "n/a" if stats["mean"] is None else f"{stats['mean'] * 100:.1f} ± {stats['std'] * 100:.1f}"
 
     lines = [
-        f"# Table 2: debiasing (fonts_bias, 32 px, {len(payload['seeds'])} seeds, "
+        f"# Table 2: debiasing ({Path(payload['recipe']).stem}, 32 px, {len(payload['seeds'])} seeds, "
         f"ResNet-18 {payload['resnet_steps']} steps on {payload['resnet_input_px']}-px input)",
         "",
         "Accuracy on D_T in %, mean ± std over seeds. Setting = share of bias-conflicting images "
@@ -343,9 +343,14 @@ def markdown(payload: dict) -> str:
     ]
     worst = {s: rows for s, rows in payload.get("worst_groups", {}).items() if s != "what"}
     if worst:
+        per_group = load_recipe(payload["recipe"], payload["recipe_overrides"]).split.debias.test_per_group
+        how = (
+            f"D_T holds {per_group} images in every group"
+            if per_group
+            else "D_T draws its images at random from what D_B and D_UB leave, so some groups hold only a few"
+        )
         lines += [
-            "Worst group per seed (images right of the group's D_T images; D_T draws its images at "
-            "random from what D_B and D_UB leave, so some groups hold only a few):",
+            f"Worst group per seed (images right of the group's D_T images; {how}):",
             "",
             "| setting | row | " + " | ".join(f"seed {seed}" for seed in payload["seeds"]) + " |",
             "|---|---|" + "---|" * len(payload["seeds"]),

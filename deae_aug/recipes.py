@@ -71,6 +71,8 @@ class DebiasSplit:
     conflict_fraction: float = _bounded(0.0, ge=0.0, lt=1.0)
     per_label: int = _bounded(100, ge=1)
     test_per_label: int = _bounded(100, ge=1)
+    # D_T with this many images per (label, bias value) group instead (replaces test_per_label)
+    test_per_group: int | None = _bounded(None, ge=1)
 
 
 @dataclass

@@ -69,6 +69,7 @@ def build_splits(recipe: Recipe) -> dict[str, AttributeDataset]:
                 d.per_label,
                 d.test_per_label,
                 recipe.seed,
+                d.test_per_group,
             )
     except UserError as e:
         raise RecipeError(f"Recipe key 'split' in {recipe.source}: {e}") from None

@@ -7,7 +7,9 @@ restricted to fewer values.
 Debiasing (paper Table 2): in ``biased`` (D_B) each label value appears only with the bias
 values its group allows (G1: 1, G2: 3, G3: all), plus an optional share of bias-conflicting
 samples; ``unbiased`` (D_UB) has the same size with every label on every bias value; ``test``
-(D_T) is unbiased and disjoint from both.
+(D_T) is unbiased and disjoint from both; with ``test_per_group`` every (label, bias value)
+group of D_T holds the same number of images, so each group's accuracy is measured on enough
+images for a worst-group goal to mean something.
 """
 
 from __future__ import annotations
@@ -102,8 +104,13 @@ def debias_splits(
     per_label: int = 100,
     test_per_label: int = 100,
     seed: int = 0,
+    test_per_group: int | None = None,
 ) -> dict[str, AttributeDataset]:
-    """D_B / D_UB / D_T, each with ``per_label`` (test: ``test_per_label``) images per label value."""
+    """D_B / D_UB / D_T, each with ``per_label`` (test: ``test_per_label``) images per label value.
+
+    ``test_per_group`` replaces ``test_per_label``: D_T then takes that many images from every
+    (label, bias value) group, where a random draw per label leaves some groups with one image.
+    """
     if label == bias:
         raise UserError(f"label and bias must be different attributes, both are {label!r}")
     if not 0.0 <= conflict_fraction < 1.0:
@@ -115,10 +122,10 @@ def debias_splits(
     used = np.zeros(len(factors), dtype=bool)
     biased, unbiased, test = [], [], []
 
-    def take(pool: np.ndarray, n: int, what: str) -> np.ndarray:
+    def take(pool: np.ndarray, n: int, what: str, knob: str = "per_label") -> np.ndarray:
         pool = pool[~used[pool]]
         if len(pool) < n:
-            raise UserError(f"{what}: needs {n} images but only {len(pool)} exist; lower per_label")
+            raise UserError(f"{what}: needs {n} images but only {len(pool)} exist; lower {knob}")
         rows = rng.choice(pool, size=n, replace=False)
         used[rows] = True
         return rows
@@ -132,7 +139,13 @@ def debias_splits(
         if n_conflict:
             biased += [take(conflicting, n_conflict, f"bias-conflicting samples, {label}={name!r}")]
         unbiased += [take(rows, per_label, f"unbiased split, {label}={name!r}")]
-        test += [take(rows, test_per_label, f"test split, {label}={name!r}")]
+        if test_per_group is None:
+            test += [take(rows, test_per_label, f"test split, {label}={name!r}")]
+            continue
+        for value in range(len(schema[bias].values)):
+            group = rows[factors[rows, bias_col] == value]
+            what = f"test split, {label}={name!r} and {bias}={schema[bias].values[value]!r}"
+            test += [take(group, test_per_group, what, "test_per_group")]
     return {
         name: dataset.select(np.sort(np.concatenate(parts)))
         for name, parts in (("biased", biased), ("unbiased", unbiased), ("test", test))

@@ -95,3 +95,15 @@ def test_conflict_fraction_with_a_group_that_allows_every_bias_value(v2_fonts):
     biased = splits["biased"]
     assert len(biased) == 80
     assert all(len(set(biased.factors[biased.factors[:, 0] == i, 3])) > 1 for i in range(3))  # G1 conflicts
+
+
+def test_test_per_group_balances_every_label_and_bias_group(v2_fonts):
+    """v2_fonts has 18 images per (letter, background); G1 letters leave 18 - 12 on their own."""
+    splits = debias_splits(v2_fonts, "letter", "bg_color", GROUPS, per_label=12, seed=0, test_per_group=2)
+    test = splits["test"]
+    counts = np.zeros((10, 6), dtype=int)
+    np.add.at(counts, (test.factors[:, 0], test.factors[:, 3]), 1)
+    assert (counts == 2).all()
+    assert not tuples(splits["biased"]) & tuples(test) and not tuples(splits["unbiased"]) & tuples(test)
+    with pytest.raises(UserError, match="letter='A' and bg_color='red'.*lower test_per_group"):
+        debias_splits(v2_fonts, "letter", "bg_color", GROUPS, per_label=12, seed=0, test_per_group=7)
