@@ -26,23 +26,12 @@ from deae_aug.data.build import build_splits
 from deae_aug.data.dataset import load_images
 from deae_aug.debias.latent import Debiaser
 from deae_aug.evaluate.classifier import enlarge, predict_proba
+from deae_aug.evaluate.fairness import accuracy_by_value
 from deae_aug.recipes import load_recipe
 from deae_aug.training.trainer import load_model
 
 RESNETS = {"erm": "ERM", "oracle": "Oracle (D_UB)", "rebalance": "DEAE rebalance"}
 LATENT, BOTH = "DEAE latent + counterfactuals", "DEAE both (latent + counterfactuals and rebalance, averaged)"
-
-
-def accuracy_by_value(hit: np.ndarray, factors: np.ndarray, schema, names: list[str]) -> dict:
-    """{attribute: {value: accuracy}} over the test images that take each value."""
-    return {
-        name: {
-            value: float(hit[factors[:, schema.position(name)] == i].mean())
-            for i, value in enumerate(schema[name].values)
-            if (factors[:, schema.position(name)] == i).any()
-        }
-        for name in names
-    }
 
 
 def seed_probabilities(args: argparse.Namespace, seed: int) -> tuple[dict[str, np.ndarray], object]:

@@ -16,7 +16,7 @@ from deae_aug.debias.latent import Debiaser
 from deae_aug.debias.rebalance import rebalance
 from deae_aug.errors import RecipeError
 from deae_aug.evaluate.classifier import enlarge, predict_proba, train_resnet18
-from deae_aug.evaluate.fairness import group_report
+from deae_aug.evaluate.fairness import accuracy_by_value, group_report
 from deae_aug.io import atomic_path, atomic_write_text
 from deae_aug.recipes import Recipe
 from deae_aug.training.trainer import ensure_trained, resolve_device
@@ -41,6 +41,16 @@ def group_table(accuracy: dict[str, dict[str, float]], label: str, bias: str) ->
     for value, row in accuracy.items():
         cells = (f"{row[b]:.2f}" if b in row else "" for b in columns)
         lines.append(f"| {value} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def lowest_values(accuracy: dict[str, dict[str, float]], n: int = 5) -> str:
+    """The attribute values of lowest accuracy: where the misses fall, bias or not."""
+    ranked = sorted(
+        (acc, f"{name}={value}") for name, values in accuracy.items() for value, acc in values.items()
+    )
+    lines = ["Lowest accuracy by attribute value (other attributes mixed; all values in report.json):", ""]
+    lines += [f"- {what}: {acc:.4f}" for acc, what in ranked[:n]]
     return "\n".join(lines) + "\n"
 
 
@@ -76,6 +86,9 @@ def run_debias(recipe: Recipe, run: Path, out: Path, device: str = "auto", progr
         report["group_accuracy"].setdefault(label_values[y], {})[bias_values[b]] = acc
     y, b = report["worst_group_at"]
     report["worst_group_at"] = [label_values[y], bias_values[b]]
+    hit = predicted == test_factors[:, y_col]
+    others = [n for n in test.schema.names if n != label]
+    report["accuracy_by_value"] = accuracy_by_value(hit, test_factors, test.schema, others)
     report |= {
         "mode": mode,
         "run": str(run),
@@ -91,7 +104,9 @@ def run_debias(recipe: Recipe, run: Path, out: Path, device: str = "auto", progr
         f"| worst-group accuracy | {report['worst_group']:.4f} ({' on '.join(report['worst_group_at'])}: "
         f"{report['worst_group_correct']} of {report['worst_group_size']}) |\n"
         f"| bias-conflicting accuracy | {report['bias_conflicting']:.4f} |\n\n"
-        + group_table(report["group_accuracy"], label, bias),
+        + group_table(report["group_accuracy"], label, bias)
+        + "\n"
+        + lowest_values(report["accuracy_by_value"]),
     )
     return report
 

@@ -35,6 +35,20 @@ def group_report(
     }
 
 
+def accuracy_by_value(hit: np.ndarray, factors: np.ndarray, schema, names: list[str]) -> dict:
+    """{attribute: {value: accuracy}} over the samples that take each value: whether misses pile
+    up along the bias (a debiasing failure) or along another attribute (hard for any classifier)."""
+    out = {}
+    for name in names:
+        column = factors[:, schema.position(name)]
+        out[name] = {
+            v: float(hit[column == i].mean())
+            for i, v in enumerate(schema[name].values)
+            if (column == i).any()
+        }
+    return out
+
+
 def bias_sensitivity(predicted: np.ndarray, labels: np.ndarray) -> dict:
     """How much predictions depend on the bias attribute alone, from (N, V) predictions: each of N
     test images rendered again with every one of V bias values, all else equal.

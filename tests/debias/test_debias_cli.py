@@ -92,6 +92,9 @@ def test_debias_writes_classifier_and_report(tmp_path, recipe, mode):
     markdown = (out / "report.md").read_text()
     assert f"{report['worst_group_correct']} of {report['worst_group_size']}" in markdown
     assert "| letter |" in markdown  # the group table, one row per letter
+    by_value = report["accuracy_by_value"]  # where misses fall, by every attribute but the label
+    assert "letter" not in by_value and "bg_color" in by_value and "Lowest accuracy" in markdown
+    assert min(by_value["bg_color"].values()) <= report["unbiased"] <= max(by_value["bg_color"].values())
     if mode == "both":
         assert report["latent"]["counterfactuals"] == 0 and report["rebalance"]["residual"] is True
         assert len(load_model(tmp_path / "run")[0].heads) == 5  # one per attribute, saved and reloaded

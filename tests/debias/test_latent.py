@@ -2,10 +2,11 @@ import numpy as np
 import pytest
 import torch
 
+from deae_aug.data.schema import Attribute, AttributeSchema
 from deae_aug.debias import latent as latent_module
 from deae_aug.debias.latent import Debiaser
 from deae_aug.errors import UserError
-from deae_aug.evaluate.fairness import bias_sensitivity, group_report, worst_group_odds
+from deae_aug.evaluate.fairness import accuracy_by_value, bias_sensitivity, group_report, worst_group_odds
 from deae_aug.models.autoencoder import Autoencoder, ModelConfig
 
 NAMES = ("letter", "size", "font_color", "bg_color", "font")
@@ -63,6 +64,17 @@ def test_group_report_on_a_known_case():
     assert report["worst_group_at"] == (0, 1) and report["worst_group_size"] == 1
     assert report["worst_group_correct"] == 0
     assert report["bias_conflicting"] == pytest.approx(0.5)
+
+
+def test_accuracy_by_value_finds_the_attribute_the_misses_share():
+    schema = AttributeSchema(
+        (Attribute("size", ("small", "large")), Attribute("bg", ("red", "blue", "pink")))
+    )
+    factors = np.array([[0, 0], [0, 1], [1, 0], [1, 1], [0, 0], [1, 1]])  # no pink image
+    hit = np.array([False, False, True, True, True, True])  # two of the three small images missed
+    report = accuracy_by_value(hit, factors, schema, ["size", "bg"])
+    assert report["size"] == pytest.approx({"small": 1 / 3, "large": 1.0})
+    assert report["bg"] == pytest.approx({"red": 2 / 3, "blue": 2 / 3})  # absent values left out
 
 
 def test_bias_sensitivity_on_a_known_case():
