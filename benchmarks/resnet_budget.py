@@ -6,13 +6,14 @@ the unbiased D_UB for each step count and input scale (32-px images enlarged 1x,
 standard stem shrinks 32 px to an 8x8 map before the first block) and scores it on the other
 20%: what the budget and the input size cost, measured without D_T.
 
-Usage: python -m benchmarks.resnet_budget [--seeds 1] [--runs 1x150 1x600 2x150]
+Usage: python -m benchmarks.resnet_budget [--seeds 1] [--runs 1x150 1x600 2x150] [--name resnet_budget]
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -31,6 +32,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=1)
     parser.add_argument("--runs", nargs="+", default=["1x150", "1x600", "2x150"],
                         help="SCALExSTEPS: input enlargement and ResNet-18 steps")  # fmt: skip
+    parser.add_argument("--name", default="resnet_budget", help="results file name")
     args = parser.parse_args()
     start = time.perf_counter()
     runs = [tuple(int(v) for v in run.split("x")) for run in args.runs]
@@ -64,7 +66,8 @@ def main() -> None:
         "environment": environment(),
     }
     lines = [
-        f"# ResNet-18 budget: oracle accuracy on held-out D_UB ({args.seeds} seeds, batch 64)",
+        f"# ResNet-18 budget: oracle accuracy on held-out D_UB ({Path(args.recipe).stem}, "
+        f"{args.seeds} seeds, batch 64)",
         "",
         "Fitted on 80% of D_UB, scored on the other 20% (never D_T); input: the 32-px images enlarged "
         "bilinearly.",
@@ -77,7 +80,7 @@ def main() -> None:
         cells = f"{acc['mean'] * 100:.1f} ± {acc['std'] * 100:.1f} | {sec['mean'] / 60:.1f}"
         lines.append(f"| {32 * scale} px ({scale}x) | {steps} | {cells} |")
     lines += ["", f"Wall time: {payload['wall_seconds'] / 60:.1f} min."]
-    write_results("resnet_budget", payload, "\n".join(lines) + "\n")
+    write_results(args.name, payload, "\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":

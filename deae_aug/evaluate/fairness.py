@@ -6,6 +6,8 @@ import math
 
 import numpy as np
 
+from deae_aug.data.schema import AttributeSchema
+
 
 def group_report(
     predicted: np.ndarray, labels: np.ndarray, bias: np.ndarray, conflicting: np.ndarray
@@ -35,7 +37,9 @@ def group_report(
     }
 
 
-def accuracy_by_value(hit: np.ndarray, factors: np.ndarray, schema, names: list[str]) -> dict:
+def accuracy_by_value(
+    hit: np.ndarray, factors: np.ndarray, schema: AttributeSchema, names: list[str]
+) -> dict[str, dict[str, float]]:
     """{attribute: {value: accuracy}} over the samples that take each value: whether misses pile
     up along the bias (a debiasing failure) or along another attribute (hard for any classifier)."""
     out = {}
