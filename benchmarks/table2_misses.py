@@ -23,7 +23,7 @@ import numpy as np
 from benchmarks.common import environment, summary, write_results
 from benchmarks.table2_debias import trained_resnet
 from deae_aug.data.build import build_splits
-from deae_aug.data.dataset import load_images
+from deae_aug.data.dataset import AttributeDataset, load_images
 from deae_aug.debias.latent import Debiaser
 from deae_aug.evaluate.classifier import enlarge, predict_proba
 from deae_aug.evaluate.fairness import accuracy_by_value
@@ -34,7 +34,7 @@ RESNETS = {"erm": "ERM", "oracle": "Oracle (D_UB)", "rebalance": "DEAE rebalance
 LATENT, BOTH = "DEAE latent + counterfactuals", "DEAE both (latent + counterfactuals and rebalance, averaged)"
 
 
-def seed_probabilities(args: argparse.Namespace, seed: int) -> tuple[dict[str, np.ndarray], object]:
+def seed_probabilities(args: argparse.Namespace, seed: int) -> tuple[dict[str, np.ndarray], AttributeDataset]:
     """Each row's class probabilities on D_T for one seed, and D_T itself."""
     fraction = float(args.setting.removesuffix("pct")) / 100
     recipe = load_recipe(args.recipe, [f"seed={seed}", f"split.debias.conflict_fraction={fraction}"])
@@ -43,10 +43,11 @@ def seed_probabilities(args: argparse.Namespace, seed: int) -> tuple[dict[str, n
     biased, test = splits["biased"], splits["test"]
     label, bias = recipe.split.label, recipe.split.debias.bias
     images = load_images(test)
+    enlarged = enlarge(images, args.scale)  # what the ResNet-18 rows see
     proba = {}
     for name, row in RESNETS.items():
         model = trained_resnet(name, recipe, splits, folder, args.steps, seed, args.scale)[0]
-        proba[row] = predict_proba(model, enlarge(images, args.scale)).numpy()
+        proba[row] = predict_proba(model, enlarged).numpy()
     deae = load_model(folder / "deae")[0].eval()
     debiaser = Debiaser(deae, test.schema.names, label, [bias], recipe.debias.classifier, seed,
                         recipe.debias.counterfactuals)  # fmt: skip
