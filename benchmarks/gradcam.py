@@ -70,10 +70,11 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--columns", type=int, default=8, help="test images in the figure")
     parser.add_argument("--scale", type=int, default=2, help="classifiers see the images enlarged this much")
-    parser.add_argument("--steps", type=int, default=150, help="ResNet-18 steps, as in table2_debias")
+    parser.add_argument("--steps", type=int, help="ResNet-18 steps (default: debias.classifier_steps)")
     parser.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS))
     parser.add_argument("--name", help="results file name (default: gradcam_<input px>px)")
     args = parser.parse_args()
+    args.steps = args.steps or load_recipe(args.recipe).debias.classifier_steps
     start = time.perf_counter()
     fraction = float(args.setting.removesuffix("pct")) / 100
     models = {name: MODELS[name] for name in args.models}

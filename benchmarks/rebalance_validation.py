@@ -1,6 +1,6 @@
 """Choose the rebalance mode's synthetic images on the validation split D_UB, never on D_T.
 
-For each seed, the DEAE of recipes/fonts_bias.yaml trained on D_B (reused from the folder
+For each seed, the DEAE of --recipe (default recipes/fonts_bias.yaml) trained on D_B (reused from the folder
 table2_debias.py uses) fills every missing (letter, background) pair of D_B with background
 swaps, either decoded (the authors' way) or as residual edits (the source plus the decoder's
 change, `debias.residual`). Table 2's ResNet-18 recipe is trained on each rebalanced set and
@@ -10,7 +10,7 @@ averages the residual classifier's probabilities with the recipe's latent debias
 
 Classifiers are saved under --runs, where table2_debias.py reuses them.
 
-Usage: python -m benchmarks.rebalance_validation [--seeds 3] [--steps 150] [--scale 2]
+Usage: python -m benchmarks.rebalance_validation [--seeds 3] [--steps N] [--scale 2]
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from deae_aug.evaluate.fairness import group_report
 from deae_aug.explore.latent import decode_edit, encode, swap
 from deae_aug.io import save_png
 from deae_aug.models.autoencoder import Autoencoder
-from deae_aug.recipes import Recipe
+from deae_aug.recipes import Recipe, load_recipe
 from deae_aug.training.samples import to_uint8
 from deae_aug.training.trainer import ensure_trained
 from deae_aug.viz import image_grid
@@ -81,12 +81,15 @@ def main() -> None:
     parser.add_argument("--recipe", default="recipes/fonts_bias.yaml")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--setting", type=float, default=0.0, help="share of bias-conflicting images in D_B")
-    parser.add_argument("--steps", type=int, default=150, help="ResNet-18 steps (batch 64), as Table 2")
+    parser.add_argument(
+        "--steps", type=int, help="ResNet-18 steps (batch 64), as Table 2 (default: debias.classifier_steps)"
+    )
     parser.add_argument("--scale", type=int, default=2, help="ResNet-18 input enlargement, as Table 2")
     parser.add_argument("--name", default="rebalance_validation", help="results file name")
     parser.add_argument("--set", action="append", default=[], help="recipe override, e.g. train.steps=20")
     parser.add_argument("--runs", type=Path, default=Path("runs/benchmarks/table2"), help="where runs go")
     args = parser.parse_args()
+    args.steps = args.steps or load_recipe(args.recipe, args.set).debias.classifier_steps
     start = time.perf_counter()
     cells = {row: {m: [] for m in (*METRICS, "seconds")} for row in ROWS}
     fidelity: dict[str, list[float]] = {edit: [] for edit in EDITS}  # the oracle reads the intended letter
@@ -122,7 +125,7 @@ def main() -> None:
             probabilities[edit] = predict_proba(model, x_ub).numpy()
             read = predict_proba(oracle, enlarge(data[0][real:], args.scale)).argmax(1)
             fidelity[edit].append(float((read == data[1][real:]).float().mean()))
-        tick = time.perf_counter()  # the latent debiaser of fonts_bias.yaml, as `deae-aug debias` fits it
+        tick = time.perf_counter()  # the recipe's latent debiaser, as `deae-aug debias` fits it
         biased = splits["biased"]
         debias = recipe.debias
         debiaser = Debiaser(
@@ -171,7 +174,8 @@ def main() -> None:
 
 def markdown(payload: dict) -> str:
     lines = [
-        f"# Rebalance mode's synthetic images on D_UB (fonts_bias, {payload['setting']} conflicting, "
+        f"# Rebalance mode's synthetic images on D_UB ({Path(payload['recipe']).stem}, {payload['setting']} "
+        "conflicting, "
         f"{len(payload['seeds'])} seed(s))",
         "",
         f"ResNet-18, {payload['resnet_steps']} steps on images enlarged {payload['resnet_scale']}x, "

@@ -5,7 +5,8 @@ background, G2 (D-F) on 3, G3 (G-J) on all 6; D_UB has every letter on every bac
 is unbiased and disjoint from both. The sweep adds a share of bias-conflicting images to every
 G1/G2 letter: 5%, 1% and 0% (the paper's setting: G1 letters never leave their background).
 
-Rows (every ResNet-18 row trains with the same recipe, `train_resnet18`, --steps at batch 64):
+Rows (every ResNet-18 row trains with the same recipe, `train_resnet18`, --steps at batch 64;
+by default the recipe's debias.classifier_steps, as `deae-aug debias` trains):
 - ERM: ResNet-18 on D_B.
 - Oracle: ResNet-18 on D_UB (does not depend on the setting).
 - Reweighting: D_B, batches drawn with probability 1 / |(label, background) group|.
@@ -25,7 +26,7 @@ shrinks 32 px to 8x8 before its first block: at 150 steps that costs the oracle 
 held-out D_UB (benchmarks/resnet_budget.py), so 64 px is the budget's best use.
 Classifiers are saved under --runs (runs/benchmarks/table2/) for benchmarks/gradcam.py.
 
-Usage: python -m benchmarks.table2_debias [--seeds 3] [--steps 150] [--scale 2] [--settings 0.0 0.01 0.05]
+Usage: python -m benchmarks.table2_debias [--seeds 3] [--steps N] [--scale 2] [--settings 0.0 0.01 0.05]
 """
 
 from __future__ import annotations
@@ -252,7 +253,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--recipe", default="recipes/fonts_bias.yaml")
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--steps", type=int, default=150, help="ResNet-18 steps (batch 64) for every row")
+    parser.add_argument(
+        "--steps", type=int, help="ResNet-18 steps (batch 64), every row (default: debias.classifier_steps)"
+    )
     parser.add_argument(
         "--scale", type=int, default=2, help="ResNet-18 rows see the images enlarged this much"
     )
@@ -261,6 +264,7 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], help="recipe override, e.g. train.steps=20")
     parser.add_argument("--runs", type=Path, default=Path("runs/benchmarks/table2"), help="where runs go")
     args = parser.parse_args()
+    args.steps = args.steps or load_recipe(args.recipe, args.set).debias.classifier_steps
     start = time.perf_counter()
     results: dict[str, dict[str, dict[str, list[float]]]] = {}
     seconds: dict[str, list[float]] = {}

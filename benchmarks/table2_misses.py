@@ -3,13 +3,14 @@
 A worst-group goal over (label, bias value) groups fails when misses pile up in one group. This
 asks whether they pile up along the bias (a debiasing failure) or along other attributes (glyph
 size, font: images that are hard for any classifier, the oracle included). It loads the
-classifiers benchmarks/table2_debias.py saved for one setting (ERM, oracle and rebalance
+classifiers benchmarks/table2_debias.py saved for one setting (ERM, oracle and both rebalance
 ResNet-18 rows; trained here if missing), refits the counterfactual latent debiaser from the
 saved DEAE (as gradcam.py does; same seed, same fit) and scores `debias.mode: both` as their
 average. Nothing is chosen on D_T: it only describes the misses of fixed classifiers.
 
 Usage: python -m benchmarks.table2_misses [--recipe recipes/fonts_bias_wide.yaml]
-    [--runs runs/benchmarks/table2_wide] [--setting 0pct] [--seeds 3] [--name table2_misses_wide]
+    [--runs runs/benchmarks/table2_wide600] [--setting 0pct] [--seeds 3] [--steps N]
+    [--name table2_misses_wide_600]
 """
 
 from __future__ import annotations
@@ -30,7 +31,12 @@ from deae_aug.evaluate.fairness import accuracy_by_value
 from deae_aug.recipes import load_recipe
 from deae_aug.training.trainer import load_model
 
-RESNETS = {"erm": "ERM", "oracle": "Oracle (D_UB)", "rebalance": "DEAE rebalance"}
+RESNETS = {
+    "erm": "ERM",
+    "oracle": "Oracle (D_UB)",
+    "rebalance": "DEAE rebalance",
+    "rebalance_residual": "DEAE rebalance, residual",
+}
 LATENT, BOTH = "DEAE latent + counterfactuals", "DEAE both (latent + counterfactuals and rebalance, averaged)"
 
 
@@ -60,13 +66,14 @@ def seed_probabilities(args: argparse.Namespace, seed: int) -> tuple[dict[str, n
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--recipe", default="recipes/fonts_bias_wide.yaml")
-    parser.add_argument("--runs", type=Path, default=Path("runs/benchmarks/table2_wide"))
+    parser.add_argument("--runs", type=Path, default=Path("runs/benchmarks/table2_wide600"))
     parser.add_argument("--setting", default="0pct", help="folder under --runs: 0pct, 1pct or 5pct")
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--steps", type=int, default=150, help="ResNet-18 steps, as in table2_debias")
+    parser.add_argument("--steps", type=int, help="ResNet-18 steps (default: debias.classifier_steps)")
     parser.add_argument("--scale", type=int, default=2, help="classifiers see the images enlarged this much")
-    parser.add_argument("--name", default="table2_misses_wide", help="results file name")
+    parser.add_argument("--name", default="table2_misses_wide_600", help="results file name")
     args = parser.parse_args()
+    args.steps = args.steps or load_recipe(args.recipe).debias.classifier_steps
     start = time.perf_counter()
     by_value: dict[str, dict[str, dict[str, list[float]]]] = {}
     overall: dict[str, list[float]] = {}
