@@ -1,7 +1,7 @@
 """Choose the rebalance mode's synthetic images on the validation split D_UB, never on D_T.
 
-For each seed, the DEAE of --recipe (default recipes/fonts_bias.yaml) trained on D_B (reused from the folder
-table2_debias.py uses) fills every missing (letter, background) pair of D_B with background
+For each seed, the DEAE of --recipe (default recipes/fonts_bias.yaml) trained on D_B (reused
+from the folder table2_debias.py uses) fills every missing (letter, background) pair of D_B with background
 swaps, either decoded (the authors' way) or as residual edits (the source plus the decoder's
 change, `debias.residual`). Table 2's ResNet-18 recipe is trained on each rebalanced set and
 scored on D_UB: unbiased accuracy, worst group and bias-conflicting images. A figure shows both
@@ -174,9 +174,8 @@ def main() -> None:
 
 def markdown(payload: dict) -> str:
     lines = [
-        f"# Rebalance mode's synthetic images on D_UB ({Path(payload['recipe']).stem}, {payload['setting']} "
-        "conflicting, "
-        f"{len(payload['seeds'])} seed(s))",
+        f"# Rebalance mode's synthetic images on D_UB ({Path(payload['recipe']).stem}, "
+        f"{payload['setting']} conflicting, {len(payload['seeds'])} seed(s))",
         "",
         f"ResNet-18, {payload['resnet_steps']} steps on images enlarged {payload['resnet_scale']}x, "
         "trained on D_B rebalanced with DEAE background swaps; scored on the validation split D_UB "
