@@ -74,18 +74,19 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS))
     parser.add_argument("--name", help="results file name (default: gradcam_<input px>px)")
     args = parser.parse_args()
-    args.steps = args.steps or load_recipe(args.recipe).debias.classifier_steps
+    base = load_recipe(args.recipe)  # the recipe before per-seed overrides
+    args.steps = args.steps or base.debias.classifier_steps
     start = time.perf_counter()
     fraction = float(args.setting.removesuffix("pct")) / 100
     models = {name: MODELS[name] for name in args.models}
-    result_name = args.name or f"gradcam_{load_recipe(args.recipe).data.resolution * args.scale}px"
+    result_name = args.name or f"gradcam_{base.data.resolution * args.scale}px"
     dilate = DILATE * args.scale
     focus: dict[str, list[float]] = {name: [] for name in models}
     focus_near: dict[str, list[float]] = {name: [] for name in models}
     focus_conflicting: dict[str, list[float]] = {name: [] for name in models}
     empty: dict[str, list[float]] = {name: [] for name in models}  # maps with no positive attribution
     # debias.mode both: the counterfactual latent debiaser averaged with the recipe's rebalance row
-    paired = "rebalance_residual" if load_recipe(args.recipe).debias.residual else "rebalance"
+    paired = "rebalance_residual" if base.debias.residual else "rebalance"
     both = f"DEAE both (latent + counterfactuals and {MODELS[paired].removeprefix('DEAE ')}, averaged)"
     reported = [*models.values(), *LATENT, *([both] if paired in models else [])]
     sensitivity: dict[str, list[dict]] = {name: [] for name in reported}

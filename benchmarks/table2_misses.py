@@ -73,11 +73,12 @@ def main() -> None:
     parser.add_argument("--scale", type=int, default=2, help="classifiers see the images enlarged this much")
     parser.add_argument("--name", default="table2_misses_wide_600", help="results file name")
     args = parser.parse_args()
-    args.steps = args.steps or load_recipe(args.recipe).debias.classifier_steps
+    base = load_recipe(args.recipe)  # the recipe before per-seed overrides
+    args.steps = args.steps or base.debias.classifier_steps
     start = time.perf_counter()
     by_value: dict[str, dict[str, dict[str, list[float]]]] = {}
     overall: dict[str, list[float]] = {}
-    label = load_recipe(args.recipe).split.label
+    label = base.split.label
     for seed in range(args.seeds):
         proba, test = seed_probabilities(args, seed)
         schema, factors = test.schema, test.factors
