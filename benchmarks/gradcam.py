@@ -8,13 +8,17 @@ the rendered glyph mask, averaged over D_T. The classifiers see the 32-px images
 deepest stage still 8x8 (``gradcam_layer``: layer2 at 64 px, layer1 at 32 px), upsampled
 bilinearly. Classifiers missing from --runs are trained here with table2_debias's recipe.
 
+``--dilated`` trains the classifiers as `resnet18_classifier(dilated=True)`: layer3 and layer4
+keep layer2's 8x8 map at 64 px, so Grad-CAM can read the deep stages, where it was designed to
+be read; both are reported (``--layers``).
+
 The same question without a saliency map: **background sensitivity**. Each D_T image is rendered
 again on every background, all else equal, and each classifier (the two latent debiasers
 included, refitted on D_B from the saved DEAE) predicts all of them. A classifier blind to the
 background changes no prediction.
 
-Usage: python -m benchmarks.gradcam [--setting 0pct] [--seeds 3] [--scale 2] [--models erm oracle]
-Writes benchmarks/results/gradcam_<input px>px.{json,md,png}.
+Usage: python -m benchmarks.gradcam [--setting 0pct] [--seeds 3] [--scale 2] [--models erm oracle] [--dilated]
+Writes benchmarks/results/gradcam_<input px>px[_dilated].{json,md,png}.
 """
 
 from __future__ import annotations
@@ -72,25 +76,39 @@ def main() -> None:
     parser.add_argument("--scale", type=int, default=2, help="classifiers see the images enlarged this much")
     parser.add_argument("--steps", type=int, help="ResNet-18 steps (default: debias.classifier_steps)")
     parser.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS))
-    parser.add_argument("--name", help="results file name (default: gradcam_<input px>px)")
+    parser.add_argument("--dilated", action="store_true", help="ResNet-18 with dilated layer3 and layer4")
+    parser.add_argument(
+        "--layers", nargs="+", help="stages to read (default: the deepest 8x8 one; dilated: layer3 layer4)"
+    )
+    parser.add_argument("--name", help="results file name (default: gradcam_<input px>px[_dilated])")
     args = parser.parse_args()
     base = load_recipe(args.recipe)  # the recipe before per-seed overrides
     args.steps = args.steps or base.debias.classifier_steps
     start = time.perf_counter()
     fraction = float(args.setting.removesuffix("pct")) / 100
     models = {name: MODELS[name] for name in args.models}
-    result_name = args.name or f"gradcam_{base.data.resolution * args.scale}px"
+    result_name = (
+        args.name or f"gradcam_{base.data.resolution * args.scale}px{'_dilated' if args.dilated else ''}"
+    )
     dilate = DILATE * args.scale
-    focus: dict[str, list[float]] = {name: [] for name in models}
-    focus_near: dict[str, list[float]] = {name: [] for name in models}
-    focus_conflicting: dict[str, list[float]] = {name: [] for name in models}
-    empty: dict[str, list[float]] = {name: [] for name in models}  # maps with no positive attribution
+    layers = args.layers or (
+        ["layer3", "layer4"] if args.dilated else [gradcam_layer(base.data.resolution * args.scale)]
+    )
+    # one table row per (classifier, stage): "ERM (D_B)" or, with several stages, "ERM (D_B), layer3"
+    maps_of = {
+        (n, layer): label if len(layers) == 1 else f"{label}, {layer}"
+        for n, label in models.items()
+        for layer in layers
+    }
+    focus: dict[str, list[float]] = {row: [] for row in maps_of.values()}
+    focus_near: dict[str, list[float]] = {row: [] for row in maps_of.values()}
+    focus_conflicting: dict[str, list[float]] = {row: [] for row in maps_of.values()}
+    empty: dict[str, list[float]] = {row: [] for row in maps_of.values()}  # maps with no positive attribution
     # debias.mode both: the counterfactual latent debiaser averaged with the recipe's rebalance row
     paired = "rebalance_residual" if base.debias.residual else "rebalance"
     both = f"DEAE both (latent + counterfactuals and {MODELS[paired].removeprefix('DEAE ')}, averaged)"
     reported = [*models.values(), *LATENT, *([both] if paired in models else [])]
     sensitivity: dict[str, list[dict]] = {name: [] for name in reported}
-    layer = None
     for seed in range(args.seeds):
         folder = args.runs / args.setting / f"seed{seed}"
         recipe = load_recipe(args.recipe, [f"seed={seed}", f"split.debias.conflict_fraction={fraction}"])
@@ -102,7 +120,6 @@ def main() -> None:
         masks = np.stack([test.mask(i) for i in range(len(test))])
         masks = masks.repeat(args.scale, axis=1).repeat(args.scale, axis=2)
         conflicting = conflicting_mask(recipe, test.factors, test.schema)
-        layer = gradcam_layer(test.resolution * args.scale)
         bias = recipe.split.debias.bias
         n_bias = len(test.schema[bias].values)
         variants = on_every_background(test, build_dataset(recipe.data, recipe.source), bias)
@@ -113,19 +130,24 @@ def main() -> None:
         tiles = [images[i].permute(1, 2, 0).numpy() for i in shown]
         proba: dict[str, np.ndarray] = {}  # on every background: ResNet rows by name, latent rows by row
         for name in models:
-            model = trained_resnet(name, recipe, splits, folder, args.steps, seed, args.scale)[0]
-            maps = gradcam_maps(model, images, labels, layer)
-            ratio = glyph_focus(maps, masks)
-            focus[name].append(float(np.nanmean(ratio)))
-            focus_conflicting[name].append(float(np.nanmean(ratio[conflicting])))
-            focus_near[name].append(float(np.nanmean(glyph_focus(maps, masks, dilate=dilate))))
-            empty[name].append(float(np.isnan(ratio).mean()))
+            model = trained_resnet(
+                name, recipe, splits, folder, args.steps, seed, args.scale, dilated=args.dilated
+            )[0]
+            for layer in layers:
+                row = maps_of[name, layer]
+                maps = gradcam_maps(model, images, labels, layer)
+                ratio = glyph_focus(maps, masks)
+                focus[row].append(float(np.nanmean(ratio)))
+                focus_conflicting[row].append(float(np.nanmean(ratio[conflicting])))
+                focus_near[row].append(float(np.nanmean(glyph_focus(maps, masks, dilate=dilate))))
+                empty[row].append(float(np.isnan(ratio).mean()))
+                print(f"seed {seed} {row}: glyph focus {focus[row][-1]:.3f}", flush=True)
+                if seed == 0:
+                    tiles += [overlay(images[i].permute(1, 2, 0).numpy(), maps[i].numpy()) for i in shown]
             proba[name] = predict_proba(model, enlarged).numpy()
             predicted = proba[name].argmax(1).reshape(-1, n_bias)
             sensitivity[models[name]].append(bias_sensitivity(predicted, labels.numpy()))
-            print(f"seed {seed} {name}: glyph focus {focus[name][-1]:.3f}", sensitivity[models[name]][-1])
-            if seed == 0:
-                tiles += [overlay(images[i].permute(1, 2, 0).numpy(), maps[i].numpy()) for i in shown]
+            print(f"seed {seed} {name}:", sensitivity[models[name]][-1], flush=True)
         biased = splits["biased"]
         deae = load_model(folder / "deae")[0].eval()  # as table2_debias saved it; reads native images
         for copies, row in zip((0, recipe.debias.counterfactuals), LATENT, strict=True):
@@ -142,7 +164,7 @@ def main() -> None:
             print(f"seed {seed} {both}:", sensitivity[both][-1], flush=True)
         if seed == 0:
             zoom = 3 if args.scale == 1 else 2
-            grid = image_grid(tiles, len(shown), ["D_T image", *models.values()], scale=zoom)
+            grid = image_grid(tiles, len(shown), ["D_T image", *maps_of.values()], scale=zoom)
             save_png(RESULTS / f"{result_name}.png", grid)
     glyph_area = float((masks > 0.5).mean())
     near_area = float(np.nanmean(glyph_focus(torch.ones(masks.shape), masks, dilate=dilate)))
@@ -154,15 +176,16 @@ def main() -> None:
         "rendered_resolution": test.resolution,
         "enlarged": f"{args.scale}x, bilinear (glyph masks: nearest)",
         "resnet_steps": args.steps,
-        "layer": layer,
+        "resnet": "dilated layer3 and layer4 (output stride 8)" if args.dilated else "torchvision resnet18",
+        "layers": layers,
         "method": "captum LayerGradCam, relu_attributions=True, bilinear upsampling, target = true letter",
         "glyph_area_share": glyph_area,
-        "glyph_focus": {models[n]: summary(v) for n, v in focus.items()},
+        "glyph_focus": {row: summary(v) for row, v in focus.items()},
         "glyph_dilation_px": dilate,
         "glyph_dilated_area_share": near_area,
-        "glyph_focus_dilated": {models[n]: summary(v) for n, v in focus_near.items()},
-        "glyph_focus_bias_conflicting": {models[n]: summary(v) for n, v in focus_conflicting.items()},
-        "empty_maps": {models[n]: summary(v) for n, v in empty.items()},
+        "glyph_focus_dilated": {row: summary(v) for row, v in focus_near.items()},
+        "glyph_focus_bias_conflicting": {row: summary(v) for row, v in focus_conflicting.items()},
+        "empty_maps": {row: summary(v) for row, v in empty.items()},
         "figure": f"{result_name}.png",
         "background_sensitivity": {
             row: {k: summary([r[k] for r in runs]) for k in runs[0]} for row, runs in sensitivity.items()
@@ -172,10 +195,15 @@ def main() -> None:
     }
     lines = [
         f"# Grad-CAM glyph focus ({Path(args.recipe).stem}, setting {args.setting}, {args.seeds} seeds, "
-        f"{payload['resolution']} px, {layer})",
+        f"{payload['resolution']} px, {' and '.join(layers)}{', dilated ResNet-18' if args.dilated else ''})",
         "",
-        f"Classifiers: ResNet-18, {args.steps} steps, on the {test.resolution} px images"
-        + ("." if args.scale == 1 else f" enlarged {args.scale}x (bilinear) to give an 8x8 map at {layer}."),
+        f"Classifiers: ResNet-18{' with dilated layer3 and layer4' if args.dilated else ''}, "
+        f"{args.steps} steps, on the {test.resolution} px images"
+        + (
+            "."
+            if args.scale == 1
+            else f" enlarged {args.scale}x (bilinear) to give 8x8 maps at {' and '.join(layers)}."
+        ),
         "",
         "Share of positive Grad-CAM attribution inside the glyph mask, mean ± std over seeds. "
         f"Glyph pixels are {glyph_area * 100:.1f}% of an image, {near_area * 100:.1f}% with the glyph "
@@ -185,9 +213,14 @@ def main() -> None:
         f"| classifier | on the glyph | bias-conflicting images | within {dilate} px of the glyph | empty |",
         "|---|---|---|---|---|",
     ]
-    for n, label in models.items():
-        cells = [summary(focus[n]), summary(focus_conflicting[n]), summary(focus_near[n]), summary(empty[n])]
-        lines.append(f"| {label} | " + " | ".join(f"{c['mean']:.3f} ± {c['std']:.3f}" for c in cells) + " |")
+    for row in maps_of.values():
+        cells = [
+            summary(focus[row]),
+            summary(focus_conflicting[row]),
+            summary(focus_near[row]),
+            summary(empty[row]),
+        ]
+        lines.append(f"| {row} | " + " | ".join(f"{c['mean']:.3f} ± {c['std']:.3f}" for c in cells) + " |")
     lines += [
         "",
         f"![Grad-CAM]({result_name}.png)",

@@ -44,7 +44,6 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold, cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
-from torchvision.models import resnet18
 
 from benchmarks.common import environment, percent, summary, training_seconds, write_results
 from deae_aug.data.build import build_splits
@@ -52,7 +51,7 @@ from deae_aug.data.dataset import load_images
 from deae_aug.debias.latent import Debiaser
 from deae_aug.debias.rebalance import rebalance
 from deae_aug.debias.report import conflicting_mask
-from deae_aug.evaluate.classifier import enlarge, predict_proba, train_resnet18
+from deae_aug.evaluate.classifier import enlarge, predict_proba, resnet18_classifier, train_resnet18
 from deae_aug.evaluate.fairness import group_report
 from deae_aug.io import atomic_path
 from deae_aug.recipes import Recipe, load_recipe
@@ -81,10 +80,10 @@ def seed_setting(args: argparse.Namespace, seed: int, fraction: float) -> tuple[
     return load_recipe(args.recipe, overrides), folder
 
 
-def fingerprint(steps: int, seed: int, *tensors: torch.Tensor | None) -> str:
-    """What a ResNet-18 row was trained on: the same images, labels, weights, steps and seed give
-    the same classifier, so a rerun (one more row, another table) reuses it."""
-    digest = hashlib.sha256(f"{steps} {seed}".encode())
+def fingerprint(steps: int, seed: int, *tensors: torch.Tensor | None, dilated: bool = False) -> str:
+    """What a ResNet-18 row was trained on: the same images, labels, weights, steps, seed and
+    architecture give the same classifier, so a rerun (one more row, another table) reuses it."""
+    digest = hashlib.sha256(f"{steps} {seed}{' dilated' if dilated else ''}".encode())
     for tensor in tensors:
         digest.update(b"-" if tensor is None else tensor.contiguous().numpy().tobytes())
     return digest.hexdigest()
@@ -98,7 +97,9 @@ def save_classifier(model: torch.nn.Module, path: Path, key: str, seconds: float
         save_file(state, tmp, metadata={"fingerprint": key, "seconds": f"{seconds:.3f}"})
 
 
-def load_classifier(path: Path, key: str, n_classes: int) -> tuple[torch.nn.Module, float] | None:
+def load_classifier(
+    path: Path, key: str, n_classes: int, dilated: bool = False
+) -> tuple[torch.nn.Module, float] | None:
     """The classifier saved at ``path`` and its training seconds, if it was trained on ``key``."""
     if not path.exists():
         return None
@@ -106,7 +107,7 @@ def load_classifier(path: Path, key: str, n_classes: int) -> tuple[torch.nn.Modu
         meta = f.metadata() or {}
     if meta.get("fingerprint") != key:
         return None
-    model = resnet18(num_classes=n_classes)
+    model = resnet18_classifier(n_classes, dilated)
     model.load_state_dict(load_file(path))
     return model.eval(), float(meta["seconds"])
 
@@ -135,8 +136,8 @@ def training_set(
     return images, labels, extra.get(name, {})
 
 
-def classifier_file(name: str, scale: int) -> str:
-    return f"{name}.safetensors" if scale == 1 else f"{name}_x{scale}.safetensors"
+def classifier_file(name: str, scale: int, dilated: bool = False) -> str:
+    return f"{name}{'' if scale == 1 else f'_x{scale}'}{'_dilated' if dilated else ''}.safetensors"
 
 
 def trained_resnet(
@@ -148,19 +149,23 @@ def trained_resnet(
     seed: int,
     scale: int = 1,
     data: tuple[torch.Tensor, torch.Tensor, dict] | None = None,
+    dilated: bool = False,
 ) -> tuple[torch.nn.Module, float]:
     """The ResNet-18 row ``name`` and its training seconds, loaded from ``folder`` when it was
     trained on the same data before. ``scale`` > 1 trains on images enlarged that many times.
-    ``data``: the row's `training_set`, when the caller has built it already."""
+    ``data``: the row's `training_set`, when the caller has built it already. ``dilated``: see
+    `resnet18_classifier`."""
     images, labels, kwargs = data or training_set(name, recipe, splits, folder, seed)
     images = enlarge(images, scale)
-    path = folder / classifier_file(name, scale)
-    key = fingerprint(steps, seed, images, labels, *kwargs.values())
+    path = folder / classifier_file(name, scale, dilated)
+    key = fingerprint(steps, seed, images, labels, *kwargs.values(), dilated=dilated)
     n_classes = len(splits["biased"].schema[recipe.split.label].values)
-    saved = load_classifier(path, key, n_classes)
+    saved = load_classifier(path, key, n_classes, dilated)
     if saved is None:
         tick = time.perf_counter()
-        model = train_resnet18(images, labels, n_classes, steps, seed=seed, progress=True, **kwargs)
+        model = train_resnet18(
+            images, labels, n_classes, steps, seed=seed, dilated=dilated, progress=True, **kwargs
+        )
         saved = model, time.perf_counter() - tick
         save_classifier(model, path, key, saved[1])
     return saved

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from deae_aug.evaluate.classifier import GroupDRO, enlarge
+from deae_aug.evaluate.classifier import GroupDRO, enlarge, resnet18_classifier
 
 
 def test_group_dro_shifts_weight_to_the_worst_group():
@@ -31,3 +31,22 @@ def test_enlarge_keeps_uint8_and_flat_regions():
     assert enlarge(images, 1) is images
     with pytest.raises(ValueError, match="scale"):
         enlarge(images, 0)
+
+
+def test_dilated_resnet18_keeps_8x8_maps_at_64px_with_the_same_weights():
+    standard, dilated = resnet18_classifier(5), resnet18_classifier(5, dilated=True)
+    shapes = {}
+    for name in ("layer2", "layer3", "layer4"):
+        for tag, model in (("standard", standard), ("dilated", dilated)):
+            getattr(model, name).register_forward_hook(
+                lambda m, i, o, key=(tag, name): shapes.__setitem__(key, tuple(o.shape[-2:]))
+            )
+    x = torch.rand(1, 3, 64, 64)
+    assert standard(x).shape == dilated(x).shape == (1, 5)
+    assert [shapes["standard", n] for n in ("layer2", "layer3", "layer4")] == [(8, 8), (4, 4), (2, 2)]
+    assert [shapes["dilated", n] for n in ("layer2", "layer3", "layer4")] == [(8, 8), (8, 8), (8, 8)]
+    assert dilated.layer4[1].conv2.dilation == (4, 4)  # the receptive field grows as the strides did
+    # the same names and shapes: the file name and fingerprint, not the weights, record the architecture
+    assert {k: v.shape for k, v in standard.state_dict().items()} == {
+        k: v.shape for k, v in dilated.state_dict().items()
+    }
