@@ -87,13 +87,10 @@ def main() -> None:
     start = time.perf_counter()
     fraction = float(args.setting.removesuffix("pct")) / 100
     models = {name: MODELS[name] for name in args.models}
-    result_name = (
-        args.name or f"gradcam_{base.data.resolution * args.scale}px{'_dilated' if args.dilated else ''}"
-    )
+    px = base.data.resolution * args.scale  # what the classifiers see
+    result_name = args.name or f"gradcam_{px}px{'_dilated' if args.dilated else ''}"
     dilate = DILATE * args.scale
-    layers = args.layers or (
-        ["layer3", "layer4"] if args.dilated else [gradcam_layer(base.data.resolution * args.scale)]
-    )
+    layers = args.layers or (["layer3", "layer4"] if args.dilated else [gradcam_layer(px)])
     # one table row per (classifier, stage): "ERM (D_B)" or, with several stages, "ERM (D_B), layer3"
     maps_of = {
         (n, layer): label if len(layers) == 1 else f"{label}, {layer}"
@@ -172,7 +169,7 @@ def main() -> None:
         "benchmark": "gradcam",
         "setting": args.setting,
         "seeds": list(range(args.seeds)),
-        "resolution": test.resolution * args.scale,
+        "resolution": px,
         "rendered_resolution": test.resolution,
         "enlarged": f"{args.scale}x, bilinear (glyph masks: nearest)",
         "resnet_steps": args.steps,
