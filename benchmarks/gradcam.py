@@ -2,11 +2,13 @@
 
 Loads the ResNet-18 classifiers that benchmarks/table2_debias.py saved for one bias setting
 (default 0%: G1 letters never leave their background), computes captum Grad-CAM maps on D_T for
-each true letter, and reports the glyph-focus ratio: the share of positive attribution inside
+each true letter (``--target predicted``: each predicted letter, the class Grad-CAM
+conventionally explains), and reports the glyph-focus ratio: the share of positive attribution inside
 the rendered glyph mask, averaged over D_T. The classifiers see the 32-px images enlarged
 --scale times, as table2_debias trains them (default 2: 64 px), and the maps come from the
 deepest stage still 8x8 (``gradcam_layer``: layer2 at 64 px, layer1 at 32 px), upsampled
-bilinearly. Classifiers missing from --runs are trained here with table2_debias's recipe.
+bilinearly. The ratio is also broken down by bias group (G1: letters on one background in
+D_B, ...). Classifiers missing from --runs are trained here with table2_debias's recipe.
 
 ``--dilated`` trains the classifiers as `resnet18_classifier(dilated=True)`: layer3 and layer4
 keep layer2's 8x8 map at 64 px, so Grad-CAM can read the deep stages, where it was designed to
@@ -18,7 +20,8 @@ included, refitted on D_B from the saved DEAE) predicts all of them. A classifie
 background changes no prediction.
 
 Usage: python -m benchmarks.gradcam [--setting 0pct] [--seeds 3] [--scale 2] [--models erm oracle] [--dilated]
-Writes benchmarks/results/gradcam_<input px>px[_dilated].{json,md,png}.
+       [--target true|predicted]
+Writes benchmarks/results/gradcam_<input px>px[_dilated][_predicted].{json,md,png}.
 """
 
 from __future__ import annotations
@@ -66,6 +69,10 @@ def on_every_background(test: AttributeDataset, full: AttributeDataset, bias: st
     return load_images(full.select(np.array([index[tuple(f)] for f in variants])))
 
 
+def mean_std(stats: dict) -> str:
+    return f"{stats['mean']:.3f} ± {stats['std']:.3f}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--recipe", default="recipes/fonts_bias.yaml")
@@ -80,7 +87,10 @@ def main() -> None:
     parser.add_argument(
         "--layers", nargs="+", help="stages to read (default: the deepest 8x8 one; dilated: layer3 layer4)"
     )
-    parser.add_argument("--name", help="results file name (default: gradcam_<input px>px[_dilated])")
+    parser.add_argument(
+        "--target", choices=("true", "predicted"), default="true", help="the letter each map explains"
+    )
+    parser.add_argument("--name", help="results file name (default: gradcam_<px>px[_dilated][_predicted])")
     args = parser.parse_args()
     base = load_recipe(args.recipe)  # the recipe before per-seed overrides
     args.steps = args.steps or base.debias.classifier_steps
@@ -88,7 +98,8 @@ def main() -> None:
     fraction = float(args.setting.removesuffix("pct")) / 100
     models = {name: MODELS[name] for name in args.models}
     px = base.data.resolution * args.scale  # what the classifiers see
-    result_name = args.name or f"gradcam_{px}px{'_dilated' if args.dilated else ''}"
+    suffix = ("_dilated" if args.dilated else "") + ("_predicted" if args.target == "predicted" else "")
+    result_name = args.name or f"gradcam_{px}px{suffix}"
     dilate = DILATE * args.scale
     layers = args.layers or (["layer3", "layer4"] if args.dilated else [gradcam_layer(px)])
     # one table row per (classifier, stage): "ERM (D_B)" or, with several stages, "ERM (D_B), layer3"
@@ -101,6 +112,12 @@ def main() -> None:
     focus_near: dict[str, list[float]] = {row: [] for row in maps_of.values()}
     focus_conflicting: dict[str, list[float]] = {row: [] for row in maps_of.values()}
     empty: dict[str, list[float]] = {row: [] for row in maps_of.values()}  # maps with no positive attribution
+    groups = {  # "G1 (A B C, 1 background)": the group's letters
+        f"G{i + 1} ({' '.join(g.labels)}, {n} background{'s' * (n > 1)})": g.labels
+        for i, g in enumerate(base.split.debias.groups)
+        for n in [g.n_bias_values]
+    }
+    focus_group = {row: {g: [] for g in groups} for row in maps_of.values()}  # row -> group -> per seed
     # debias.mode both: the counterfactual latent debiaser averaged with the recipe's rebalance row
     paired = "rebalance_residual" if base.debias.residual else "rebalance"
     both = f"DEAE both (latent + counterfactuals and {MODELS[paired].removeprefix('DEAE ')}, averaged)"
@@ -117,6 +134,7 @@ def main() -> None:
         masks = np.stack([test.mask(i) for i in range(len(test))])
         masks = masks.repeat(args.scale, axis=1).repeat(args.scale, axis=2)
         conflicting = conflicting_mask(recipe, test.factors, test.schema)
+        letters = np.array(test.schema[recipe.split.label].values)[labels.numpy()]
         bias = recipe.split.debias.bias
         n_bias = len(test.schema[bias].values)
         variants = on_every_background(test, build_dataset(recipe.data, recipe.source), bias)
@@ -130,11 +148,14 @@ def main() -> None:
             model = trained_resnet(
                 name, recipe, splits, folder, args.steps, seed, args.scale, dilated=args.dilated
             )[0]
+            targets = labels if args.target == "true" else predict_proba(model, images).argmax(1)
             for layer in layers:
                 row = maps_of[name, layer]
-                maps = gradcam_maps(model, images, labels, layer)
+                maps = gradcam_maps(model, images, targets, layer)
                 ratio = glyph_focus(maps, masks)
                 focus[row].append(float(np.nanmean(ratio)))
+                for group, members in groups.items():
+                    focus_group[row][group].append(float(np.nanmean(ratio[np.isin(letters, members)])))
                 focus_conflicting[row].append(float(np.nanmean(ratio[conflicting])))
                 focus_near[row].append(float(np.nanmean(glyph_focus(maps, masks, dilate=dilate))))
                 empty[row].append(float(np.isnan(ratio).mean()))
@@ -175,13 +196,17 @@ def main() -> None:
         "resnet_steps": args.steps,
         "resnet": "dilated layer3 and layer4 (output stride 8)" if args.dilated else "torchvision resnet18",
         "layers": layers,
-        "method": "captum LayerGradCam, relu_attributions=True, bilinear upsampling, target = true letter",
+        "method": "captum LayerGradCam, relu_attributions=True, bilinear upsampling",
+        "target": f"{args.target} letter",
         "glyph_area_share": glyph_area,
         "glyph_focus": {row: summary(v) for row, v in focus.items()},
         "glyph_dilation_px": dilate,
         "glyph_dilated_area_share": near_area,
         "glyph_focus_dilated": {row: summary(v) for row, v in focus_near.items()},
         "glyph_focus_bias_conflicting": {row: summary(v) for row, v in focus_conflicting.items()},
+        "glyph_focus_by_group": {
+            row: {g: summary(v) for g, v in by.items()} for row, by in focus_group.items()
+        },
         "empty_maps": {row: summary(v) for row, v in empty.items()},
         "figure": f"{result_name}.png",
         "background_sensitivity": {
@@ -202,7 +227,8 @@ def main() -> None:
             else f" enlarged {args.scale}x (bilinear) to give 8x8 maps at {' and '.join(layers)}."
         ),
         "",
-        "Share of positive Grad-CAM attribution inside the glyph mask, mean ± std over seeds. "
+        f"Share of positive Grad-CAM attribution for the {args.target} letter inside the glyph mask, "
+        "mean ± std over seeds. "
         f"Glyph pixels are {glyph_area * 100:.1f}% of an image, {near_area * 100:.1f}% with the glyph "
         f"grown by {dilate} px (a map blind to the glyph scores about those). Empty: share of images "
         "whose map has no positive attribution at all; the ratios average the other images only.",
@@ -217,7 +243,17 @@ def main() -> None:
             summary(focus_near[row]),
             summary(empty[row]),
         ]
-        lines.append(f"| {row} | " + " | ".join(f"{c['mean']:.3f} ± {c['std']:.3f}" for c in cells) + " |")
+        lines.append(f"| {row} | " + " | ".join(map(mean_std, cells)) + " |")
+    lines += [
+        "",
+        "The same ratio per bias group of D_T (the letters a group holds; G1's letters never leave "
+        "their background in D_B):",
+        "",
+        "| classifier | " + " | ".join(groups) + " |",
+        "|---" * (len(groups) + 1) + "|",
+    ]
+    for row, by in payload["glyph_focus_by_group"].items():
+        lines.append(f"| {row} | " + " | ".join(map(mean_std, by.values())) + " |")
     lines += [
         "",
         f"![Grad-CAM]({result_name}.png)",
@@ -232,7 +268,7 @@ def main() -> None:
     ]
     for row, stats in payload["background_sensitivity"].items():
         cells = [stats[k] for k in ("changed", "agreement", "correct_on_all")]
-        lines.append(f"| {row} | " + " | ".join(f"{c['mean']:.3f} ± {c['std']:.3f}" for c in cells) + " |")
+        lines.append(f"| {row} | " + " | ".join(map(mean_std, cells)) + " |")
     lines += ["", f"Wall time: {payload['wall_seconds']:.0f} s."]
     write_results(result_name, payload, "\n".join(lines) + "\n")
 
