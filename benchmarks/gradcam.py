@@ -3,8 +3,8 @@
 Loads the ResNet-18 classifiers that benchmarks/table2_debias.py saved for one bias setting
 (default 0%: G1 letters never leave their background), computes captum Grad-CAM maps on D_T for
 each true letter (``--target predicted``: each predicted letter, the class Grad-CAM
-conventionally explains), and reports the glyph-focus ratio: the share of positive attribution inside
-the rendered glyph mask, averaged over D_T. The classifiers see the 32-px images enlarged
+conventionally explains), and reports the glyph-focus ratio: the share of positive attribution
+inside the rendered glyph mask, averaged over D_T. The classifiers see the 32-px images enlarged
 --scale times, as table2_debias trains them (default 2: 64 px), and the maps come from the
 deepest stage still 8x8 (``gradcam_layer``: layer2 at 64 px, layer1 at 32 px), upsampled
 bilinearly. The ratio is also broken down by bias group (G1: letters on one background in
@@ -246,8 +246,8 @@ def main() -> None:
         lines.append(f"| {row} | " + " | ".join(map(mean_std, cells)) + " |")
     lines += [
         "",
-        "The same ratio per bias group of D_T (the letters a group holds; G1's letters never leave "
-        "their background in D_B):",
+        "The same ratio per bias group of D_T (the letters a group holds, and on how many "
+        "backgrounds D_B shows each):",
         "",
         "| classifier | " + " | ".join(groups) + " |",
         "|---" * (len(groups) + 1) + "|",
