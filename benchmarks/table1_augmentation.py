@@ -9,6 +9,14 @@ reused; the seeds vary the synthesis draws and the classifier.
 The synthetic images vary the recipe's ``augment.attributes`` (default: all but the label), as
 ``deae-aug augment`` does.
 
+The row "D_S + rendered edits" is the ceiling, a diagnostic a user cannot run: DEAE's very edits
+(same sources, attributes, partners and t) drawn exactly by the Fonts renderer
+(``FontsDataset.render_edit``). Each augmenter's "share of ceiling" is its gain over D_S divided
+by the ceiling's. Every synthetic set is also read by the attribute oracle (trained on the whole
+rendered dataset): how often it reads the source's label, and every attribute that was not edited.
+
+``--scale`` enlarges every image bilinearly before ResNet-18 (its stem shrinks 32 px to 8x8).
+
 The row "D_S + DEAE, oracle-filtered" is a diagnostic, not in the default rows: of 2 x --count
 DEAE images it keeps the first --count whose letter the attribute oracle (trained on the whole
 rendered dataset, which a user does not have) reads as the source's label. It asks how much of
@@ -19,8 +27,8 @@ settings without looking at the test set: the D_L images whose background D_S la
 chocolate, silver), the same kind of shift as D_test's, with none of its colours. The D_L row
 is left out there (D_L contains those images).
 
-Usage: python -m benchmarks.table1_augmentation [--seeds 3] [--steps 300] [--count 1000]
-       [--eval test|val]
+Usage: python -m benchmarks.table1_augmentation [--seeds 3] [--steps 300] [--scale 1] [--count 1000]
+       [--eval test|val] [--rows ...]
 """
 
 from __future__ import annotations
@@ -29,20 +37,22 @@ import argparse
 import time
 
 import numpy as np
+import pandas as pd
 import torch
 from torchvision.transforms import v2
 
 from benchmarks.common import environment, summary, write_results
-from deae_aug.augment.synthesis import synthesize
+from deae_aug.augment.synthesis import plan_edits, synthesize
 from deae_aug.data.build import build_dataset
-from deae_aug.data.dataset import AttributeDataset, load_images
-from deae_aug.evaluate.classifier import accuracy, train_resnet18
+from deae_aug.data.dataset import AttributeDataset, load_images, to_float, to_tensor
+from deae_aug.evaluate.classifier import accuracy, enlarge, train_resnet18
 from deae_aug.evaluate.oracle import oracle_for
 from deae_aug.recipes import load_recipe
 from deae_aug.training.trainer import ensure_trained, training_split
 
-ROWS = ("D_S", "D_S + DEAE", "D_S + GSL-AE", "D_S + TrivialAugment", "D_S + DEAE + TrivialAugment", "D_L",
-        "D_S + DEAE, oracle-filtered")  # fmt: skip
+ROWS = ("D_S", "D_S + rendered edits", "D_S + DEAE", "D_S + GSL-AE", "D_S + TrivialAugment",
+        "D_S + DEAE + TrivialAugment", "D_L", "D_S + DEAE, oracle-filtered")  # fmt: skip
+CEILING = ROWS[1]  # diagnostic: the renderer draws every edit exactly, a user has no renderer
 FILTERED = ROWS[-1]  # diagnostic, not a method: the oracle knows every rendered image, a user does not
 
 
@@ -67,12 +77,35 @@ def seen_but(small: AttributeDataset, test: AttributeDataset, free: set[str]) ->
 
 
 def synthetic_images(
-    model, small: AttributeDataset, attributes: list[str], label: str, count: int, recipe, seed: int
-):
-    """``count`` DEAE or GSL-AE images synthesised from D_S as ``deae-aug augment`` does, and their labels."""
-    s = synthesize(model, small, attributes, count, tuple(recipe.augment.t_range), seed, progress=False,
+    model, small: AttributeDataset, attributes: list[str], count: int, recipe, seed: int
+) -> tuple[torch.Tensor, pd.DataFrame]:
+    """``count`` images synthesised from D_S as ``deae-aug augment`` does, and their edit records;
+    ``model`` None draws the same edits with the renderer (the ceiling)."""
+    t_range = tuple(recipe.augment.t_range)
+    if model is None:
+        plan = plan_edits(small, attributes, count, t_range, seed)
+        rows = zip(plan["source_index"], plan["partner_index"], plan["attribute"], plan["t"], strict=True)
+        images = [to_tensor(small.render_edit(int(s), int(p), a, float(t)), "uint8") for s, p, a, t in rows]
+        return torch.stack(images), plan
+    s = synthesize(model, small, attributes, count, t_range, seed, progress=False,
                    residual=recipe.augment.residual)  # fmt: skip
-    return s.images, torch.tensor([small.schema[label].index(v) for v in s.records[f"source_{label}"]])
+    return s.images, s.records
+
+
+def fidelity(
+    oracle, images: torch.Tensor, records: pd.DataFrame, small: AttributeDataset, label: str
+) -> dict:
+    """Shares of synthetic images in which the oracle reads the source's label, and every attribute
+    that was not edited, as the source's values."""
+    read = oracle.predict(to_float(images)).numpy()
+    source = small.factors[records["source_index"].to_numpy()]
+    edited = records["attribute"].map(small.schema.names.index).to_numpy()
+    same = read == source
+    same[np.arange(len(same)), edited] = True
+    return {
+        "label": float(same[:, small.schema.position(label)].mean()),
+        "unedited": float(same.all(1).mean()),
+    }
 
 
 def validation_split(small: AttributeDataset, large: AttributeDataset, shifted: set[str], size: int = 2000):
@@ -90,6 +123,7 @@ def main() -> None:
     parser.add_argument("--recipe", default="recipes/fonts_small.yaml")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--steps", type=int, default=300, help="ResNet-18 steps (batch 64) for every row")
+    parser.add_argument("--scale", type=int, default=1, help="ResNet-18 input: images enlarged this much")
     parser.add_argument("--count", type=int, default=1000)
     parser.add_argument(
         "--rows", nargs="+", choices=ROWS, default=list(ROWS[:-1]), metavar="ROW", help="subset of rows"
@@ -97,6 +131,7 @@ def main() -> None:
     parser.add_argument(
         "--set", action="append", default=[], help="recipe override, e.g. augment.attributes=[bg_color]"
     )
+    parser.add_argument("--runs", default="runs", help="folder of the DEAE and GSL-AE runs")
     parser.add_argument("--name", default="table1_augmentation", help="results file name")
     parser.add_argument("--eval", choices=("test", "val"), default="test", help="score on D_test or D_val")
     args = parser.parse_args()
@@ -104,7 +139,7 @@ def main() -> None:
     recipe = load_recipe(args.recipe, args.set)
     label = recipe.split.label
     splits = {
-        name: training_split(load_recipe(args.recipe, [f"train.split={name}"]))
+        name: training_split(load_recipe(args.recipe, [*args.set, f"train.split={name}"]))
         for name in ("small", "large", "test")
     }
     shifted = set(recipe.split.augmentation.held_out)
@@ -114,42 +149,57 @@ def main() -> None:
                 "--eval val: leave out the D_L row (--rows ...); D_L contains the validation images"
             )
         splits["test"] = validation_split(splits["small"], splits["large"], shifted)
-    col = splits["small"].schema.position(label)
+    small = splits["small"]
+    col = small.schema.position(label)
     data = {
-        name: (load_images(ds), torch.from_numpy(ds.factors[:, col].copy())) for name, ds in splits.items()
+        name: (enlarge(load_images(ds), args.scale), torch.from_numpy(ds.factors[:, col].copy()))
+        for name, ds in splits.items()
     }
-    n_classes = len(splits["small"].schema[label].values)
-    only_shift = seen_but(splits["small"], splits["test"], shifted | {label})
-    attributes = recipe.augment.attributes or [n for n in splits["small"].schema.names if n != label]
+    n_classes = len(small.schema[label].values)
+    only_shift = seen_but(small, splits["test"], shifted | {label})
+    attributes = recipe.augment.attributes or [n for n in small.schema.names if n != label]
 
-    oracle = oracle_for(build_dataset(recipe.data, recipe.source))[0] if FILTERED in args.rows else None
+    oracle = oracle_for(build_dataset(recipe.data, recipe.source))[0]
     models, train_seconds = {}, {}
     needed = [v for v, tag in (("deae", "DEAE"), ("gsl", "GSL-AE")) if any(tag in row for row in args.rows)]
     for variant in needed:
         tick = time.perf_counter()
-        run = f"runs/{recipe.name}-{variant}"
+        run = f"{args.runs}/{recipe.name}-{variant}"
         models[variant] = ensure_trained(
             load_recipe(args.recipe, [*args.set, f"model.variant={variant}"]), run, "cpu"
         )
         train_seconds[variant] = time.perf_counter() - tick
+    if CEILING in args.rows:
+        models["rendered"] = None
 
     results = {row: {"accuracy": [], "only_shift": [], "seconds": []} for row in ROWS if row in args.rows}
+    kept: dict[str, list[dict]] = {variant: [] for variant in models}
     for seed in range(args.seeds):
         small_x, small_y = data["small"]
         synthetic = {}
         for variant, model in models.items():
-            images, labels = synthetic_images(
-                model, splits["small"], attributes, label, args.count, recipe, seed
+            images, records = synthetic_images(model, small, attributes, args.count, recipe, seed)
+            kept[variant].append(fidelity(oracle, images, records, small, label))
+            labels = torch.from_numpy(small.factors[records["source_index"].to_numpy(), col].copy())
+            synthetic[variant] = (
+                torch.cat([small_x, enlarge(images, args.scale)]),
+                torch.cat([small_y, labels]),
             )
-            synthetic[variant] = (torch.cat([small_x, images]), torch.cat([small_y, labels]))
-        if oracle is not None:
-            images, labels = synthetic_images(
-                models["deae"], splits["small"], attributes, label, 2 * args.count, recipe, seed
+            print(f"seed {seed} {variant} images: oracle keeps {kept[variant][-1]}", flush=True)
+        if FILTERED in args.rows:
+            images, records = synthetic_images(
+                models["deae"], small, attributes, 2 * args.count, recipe, seed
             )
-            keep = np.flatnonzero(oracle.predict(images).numpy()[:, col] == labels.numpy())[: args.count]
-            synthetic["filtered"] = (torch.cat([small_x, images[keep]]), torch.cat([small_y, labels[keep]]))
+            labels = torch.from_numpy(small.factors[records["source_index"].to_numpy(), col].copy())
+            keep = np.flatnonzero(oracle.predict(to_float(images)).numpy()[:, col] == labels.numpy())
+            keep = keep[: args.count]
+            synthetic["filtered"] = (
+                torch.cat([small_x, enlarge(images[keep], args.scale)]),
+                torch.cat([small_y, labels[keep]]),
+            )
         sets = {  # a row's images (None: its augmenter was not trained) and online augmentation
             "D_S": (data["small"], None),
+            CEILING: (synthetic.get("rendered"), None),
             "D_S + DEAE": (synthetic.get("deae"), None),
             "D_S + GSL-AE": (synthetic.get("gsl"), None),
             "D_S + TrivialAugment": (data["small"], trivial_augment(seed)),
@@ -168,6 +218,11 @@ def main() -> None:
             results[row]["seconds"].append(time.perf_counter() - tick)
             print(f"seed {seed} {row}: {acc:.4f}", flush=True)
 
+    share = {}
+    if CEILING in results and "D_S" in results:
+        base, top = (np.array(results[r]["accuracy"]) for r in ("D_S", CEILING))
+        share = {row: summary(list((np.array(r["accuracy"]) - base) / (top - base)))
+                 for row, r in results.items() if row != "D_S"}  # fmt: skip
     payload = {
         "benchmark": "table1_augmentation",
         "recipe": args.recipe,
@@ -178,39 +233,60 @@ def main() -> None:
             "steps": args.steps,
             "batch_size": 64,
             "optimizer": "AdamW lr 1e-3 wd 5e-4, OneCycle",
-            "resolution": splits["small"].resolution,
+            "resolution": small.resolution * args.scale,
+            "input_scale": args.scale,
         },
         "evaluated_on": "D_test" if args.eval == "test" else "D_val (D_L images with backgrounds D_S lacks)",
         "synthetic_images": args.count,
         "synthetic_attributes": attributes,
         "augmenter_train_seconds": train_seconds,
+        "oracle_keeps": {
+            variant: {key: summary([f[key] for f in values]) for key in ("label", "unedited")}
+            for variant, values in kept.items()
+        },
         "split_sizes": {name: len(ds) for name, ds in splits.items()},
         "only_shift_test_images": int(only_shift.sum()),
         "rows": {row: {key: summary(values) for key, values in r.items()} for row, r in results.items()},
+        "share_of_ceiling_gain": share,
         "wall_seconds": time.perf_counter() - start,
         "environment": environment(),
     }
+    write_results(args.name, payload, table(payload, args, splits))
+    print(table(payload, args, splits))
+
+
+def table(payload: dict, args: argparse.Namespace, splits: dict) -> str:
+    """The Markdown report: one row per training set, then what the oracle reads in each synthetic set."""
+    where = "test on" if args.eval == "test" else "validation (D_val), not D_test:"
     lines = [
-        f"# Table 1: augmentation of D_S ({args.seeds} seeds, ResNet-18, {args.steps} steps of 64, "
-        f"{'test on' if args.eval == 'test' else 'validation (D_val), not D_test:'} {len(splits['test'])} "
-        "images with unseen backgrounds)\n",
-        f"| training set | images | {args.eval} accuracy (mean ± std) | per seed | only the background new "
-        f"({int(only_shift.sum())} {args.eval} images) | s/run |",
-        "|---|---|---|---|---|---|",
+        f"# Table 1: augmentation of D_S ({args.seeds} seeds, ResNet-18 at "
+        f"{payload['classifier']['resolution']} px, {args.steps} steps of 64, "
+        f"{where} {len(splits['test'])} images with unseen backgrounds)\n",
+        f"| training set | images | {args.eval} accuracy (mean ± std) | per seed | share of ceiling gain | "
+        f"only the background new ({payload['only_shift_test_images']} {args.eval} images) | s/run |",
+        "|---|---|---|---|---|---|---|",
     ]
     sizes = {"D_S": len(splits["small"]), "D_L": len(splits["large"])}
     for row, r in payload["rows"].items():
-        n = sizes.get(row.split(" + ")[0], 0) + (args.count if "DEAE" in row or "GSL" in row else 0)
-        per_seed = ", ".join(f"{a:.3f}" for a in r["accuracy"]["values"])
+        synthetic = any(tag in row for tag in ("DEAE", "GSL", "rendered"))
+        n = sizes.get(row.split(" + ")[0], 0) + (args.count if synthetic else 0)
+        acc, per_seed = r["accuracy"], ", ".join(f"{a:.3f}" for a in r["accuracy"]["values"])
+        gain = payload["share_of_ceiling_gain"].get(row)
+        gain = f"{gain['mean']:.0%} ± {gain['std']:.0%}" if gain and row != "D_L" else ""
         lines.append(
-            f"| {row} | {n} | {r['accuracy']['mean']:.3f} ± {r['accuracy']['std']:.3f} | {per_seed} | "
+            f"| {row} | {n} | {acc['mean']:.3f} ± {acc['std']:.3f} | {per_seed} | {gain} | "
             f"{r['only_shift']['mean']:.3f} ± {r['only_shift']['std']:.3f} | {r['seconds']['mean']:.0f} |"
         )
+    names = {"rendered": "rendered edits", "deae": "DEAE", "gsl": "GSL-AE"}
+    lines += ["", f"The oracle reading the {args.count} synthetic images of each seed:", "",
+              "| images | source label kept | every unedited attribute kept |", "|---|---|---|"]  # fmt: skip
+    for variant, k in payload["oracle_keeps"].items():
+        cells = " | ".join(f"{k[key]['mean']:.1%} ± {k[key]['std']:.1%}" for key in ("label", "unedited"))
+        lines.append(f"| {names[variant]} | {cells} |")
     lines.append(
         f"\nWall time {payload['wall_seconds'] / 60:.1f} min; torch {payload['environment']['torch']}.\n"
     )
-    write_results(args.name, payload, "\n".join(lines))
-    print("\n".join(lines))
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -90,9 +90,12 @@ class ModelSection:
     widths: list[int] = field(default_factory=list)
     fc: int = _bounded(512, ge=1)
     res_blocks: int = _bounded(1, ge=0)
-    # attributes that reach the decoder only as per-channel scale and shift (AdaIN), e.g. the
-    # colours: they can recolour an image but not redraw its shape; empty: the reference decoder
+    # attributes kept out of the decoder's spatial layers, e.g. the colours; empty: the reference
     style: list[str] = field(default_factory=list)
+    # layers: the other blocks draw colour-free layers and each style block picks its layer's
+    # flat colour (a colour edit cannot move a pixel of shape; midway codes blend in RGB);
+    # adain: style blocks scale and shift the upsampling stages' channels
+    style_mode: Literal["adain", "layers"] = "adain"
 
 
 @dataclass

@@ -38,22 +38,16 @@ class Synthesis:
     partners: torch.Tensor
 
 
-def synthesize(
-    model: Autoencoder,
+def plan_edits(
     dataset: AttributeDataset,
     attributes: list[str],
     count: int,
     t_range: tuple[float, float] = (0.25, 1.0),
     seed: int = 0,
-    batch_size: int = 256,
-    progress: bool = True,
-    residual: bool = False,
-) -> Synthesis:
-    """``count`` images from ``dataset``, each with one of ``attributes`` moved towards a partner's.
-
-    ``residual`` adds the decoder's change, D(z') - D(z), to the source image instead of
-    returning D(z'): the source keeps its own sharp glyph and only the edit is the model's.
-    """
+) -> pd.DataFrame:
+    """One row per edit: which source image, which attribute, which partner (a sample with
+    another value of it) and how far (t). The model plays no part, so a model and the renderer
+    (``FontsDataset.render_edit``) can draw the very same edits."""
     names = dataset.schema.names
     for a in attributes:
         if a not in names:
@@ -72,7 +66,40 @@ def synthesize(
     for i, (s, k) in enumerate(zip(source, attribute, strict=False)):
         partner[i] = rng.choice(np.flatnonzero(factors[:, k] != factors[s, k]))
     t = rng.uniform(*t_range, size=count).round(4)
+    values = [a.values for a in dataset.schema.attributes]
+    return pd.DataFrame(
+        {
+            "attribute": [names[k] for k in attribute],
+            "t": t,
+            "source_index": source,
+            "partner_index": partner,
+            "from_value": [values[k][factors[s, k]] for s, k in zip(source, attribute, strict=True)],
+            "to_value": [values[k][factors[p, k]] for p, k in zip(partner, attribute, strict=True)],
+            **{f"source_{n}": [values[j][factors[s, j]] for s in source] for j, n in enumerate(names)},
+        }
+    )
 
+
+def synthesize(
+    model: Autoencoder,
+    dataset: AttributeDataset,
+    attributes: list[str],
+    count: int,
+    t_range: tuple[float, float] = (0.25, 1.0),
+    seed: int = 0,
+    batch_size: int = 256,
+    progress: bool = True,
+    residual: bool = False,
+) -> Synthesis:
+    """``count`` images from ``dataset``, each with one of ``attributes`` moved towards a partner's.
+
+    ``residual`` adds the decoder's change, D(z') - D(z), to the source image instead of
+    returning D(z'): the source keeps its own sharp glyph and only the edit is the model's.
+    """
+    plan = plan_edits(dataset, attributes, count, t_range, seed)
+    source, partner = (plan[c].to_numpy(dtype=np.int64, copy=True) for c in ("source_index", "partner_index"))
+    attribute = plan["attribute"].map(dataset.schema.names.index).to_numpy()
+    t = plan["t"].to_numpy()
     images = load_images(dataset)
     codes = encode(model, images)
     out = []
@@ -88,19 +115,7 @@ def synthesize(
         out.append(torch.from_numpy(to_uint8(edited)).permute(0, 3, 1, 2))
         bar.update(len(z))
     bar.close()
-    values = [a.values for a in dataset.schema.attributes]
-    records = pd.DataFrame(
-        {
-            "attribute": [names[k] for k in attribute],
-            "t": t,
-            "source_index": source,
-            "partner_index": partner,
-            "from_value": [values[k][factors[s, k]] for s, k in zip(source, attribute, strict=True)],
-            "to_value": [values[k][factors[p, k]] for p, k in zip(partner, attribute, strict=True)],
-            **{f"source_{n}": [values[j][factors[s, j]] for s in source] for j, n in enumerate(names)},
-        }
-    )
-    return Synthesis(torch.cat(out), records, images[source], images[partner])
+    return Synthesis(torch.cat(out), plan, images[source], images[partner])
 
 
 def class_folder(index: int, value: str) -> str:

@@ -5,11 +5,15 @@ The decoder mirrors it and ends in tanh (images live in [-1, 1]). InstanceNorm k
 statistics, so train and eval modes compute the same function. Variants differ only in their
 losses, except beta-VAE, whose encoder also outputs a log-variance.
 
-``style`` attributes (``model.style``, e.g. the colours) reach the decoder only as the per-channel
-scale and shift of its upsampling stages' InstanceNorms (AdaIN): the same at every pixel, so a style
-block can recolour an image but has no way to say where the glyph's strokes go. The other blocks
-draw the shape. In a biased set (A only ever on red) a plain decoder is free to draw a B when an A's
-code gets yellow's background block; a style decoder has no such path.
+``style`` attributes (``model.style``, e.g. the colours) never reach the decoder's spatial layers
+directly. With ``style_mode="adain"`` they set the per-channel scale and shift of the upsampling
+stages' InstanceNorms: the same at every pixel, but able to switch shape-carrying channels on and
+off, so a colour block can still redraw a glyph where every letter owns one colour. With
+``style_mode="layers"`` the other blocks decode colour-free layers (a softmax coverage map per style
+attribute plus one free RGB layer) and each style block only chooses, through a linear map, the
+flat colour its layer is painted with, after the last spatial layer. Changing style blocks then
+cannot move a single pixel of coverage, and interpolating a style block blends its colour in RGB
+exactly (the map is linear), for any weights, trained or not.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from deae_aug.errors import UserError
 
 Variant = Literal["gae", "betavae", "gsl", "deae"]
 VARIANTS = ("gae", "betavae", "gsl", "deae")
+STYLE_MODES = ("adain", "layers")
 
 
 def default_widths(resolution: int) -> list[int]:
@@ -43,7 +48,8 @@ class ModelConfig:
     fc: int = 512
     res_blocks: int = 1
     head_classes: list[int] = field(default_factory=list)  # values per attribute; empty: no heads
-    style: list[int] = field(default_factory=list)  # attributes that only modulate the decoder (AdaIN)
+    style: list[int] = field(default_factory=list)  # attributes kept out of the spatial layers
+    style_mode: Literal["adain", "layers"] = "adain"  # how style blocks reach the image
 
     def __post_init__(self) -> None:
         if self.variant not in VARIANTS:
@@ -61,6 +67,8 @@ class ModelConfig:
         in_range = all(0 <= k < len(self.block_sizes) for k in self.style)
         if len(set(self.style)) != len(self.style) or not in_range:
             raise UserError(f"model.style must list distinct attribute positions, got {self.style}")
+        if self.style_mode not in STYLE_MODES:
+            raise UserError(f"model.style_mode must be one of {STYLE_MODES}, got {self.style_mode!r}")
         if len(self.style) == len(self.block_sizes):
             raise UserError("model.style cannot hold every attribute: one must draw the shape")
         if not self.widths:
@@ -123,6 +131,33 @@ class StyleNorm(nn.Module):
         return self.norm(x) * (1 + scale) + shift
 
 
+class Paint(nn.Module):
+    """Colour-free layers from the decoder's last features, painted with one flat colour per
+    style block: coverage (softmax over style layers + one free layer) and the free layer's RGB
+    come from the content features alone; each colour is a linear map of its style block."""
+
+    def __init__(self, cfg: ModelConfig, channels: int) -> None:
+        super().__init__()
+        blocks = cfg.blocks()
+        self.blocks = [blocks[k] for k in cfg.style]
+        self.coverage = nn.Conv2d(channels, len(cfg.style) + 1, 7, padding=3)
+        self.free = nn.Sequential(nn.Conv2d(channels, 3, 7, padding=3), nn.Tanh())
+        self.colours = nn.ModuleList(nn.Linear(cfg.block_sizes[k], 3) for k in cfg.style)
+
+    def structure(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, S + 1, H, W) coverage summing to 1 at every pixel, and the (B, 3, H, W) free layer."""
+        return self.coverage(h).softmax(dim=1), self.free(h)
+
+    def palette(self, z: torch.Tensor) -> torch.Tensor:
+        """(B, S, 3) colours of the style layers, in [-1, 1] for trained codes."""
+        return torch.stack([linear(z[:, b]) for linear, b in zip(self.colours, self.blocks, strict=True)], 1)
+
+    def forward(self, h: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        coverage, free = self.structure(h)
+        painted = torch.einsum("bshw,bsc->bchw", coverage[:, :-1], self.palette(z))
+        return painted + coverage[:, -1:] * free
+
+
 class Encoder(nn.Module):
     def __init__(self, cfg: ModelConfig, out_dim: int) -> None:
         super().__init__()
@@ -154,21 +189,37 @@ class Decoder(nn.Module):
             nn.Linear(cfg.fc, w[0] * 64),
             nn.ReLU(inplace=True),
         )
+        adain = bool(style) and cfg.style_mode == "adain"
         layers: list[nn.Module] = [ResidualBlock(w[0]) for _ in range(cfg.res_blocks)]
         for c_in, c_out in zip(w[:-1], w[1:], strict=True):
-            norm = StyleNorm(c_out, len(style)) if style else nn.InstanceNorm2d(c_out, affine=True)
+            norm = StyleNorm(c_out, len(style)) if adain else nn.InstanceNorm2d(c_out, affine=True)
             layers += [nn.ConvTranspose2d(c_in, c_out, 4, stride=2, padding=1, bias=False), norm, nn.ReLU()]
-        layers += [nn.Conv2d(w[-1], 3, 7, padding=3), nn.Tanh()]
+        self.paint = Paint(cfg, w[-1]) if style and not adain else None
+        if self.paint is None:
+            layers += [nn.Conv2d(w[-1], 3, 7, padding=3), nn.Tanh()]
         self.conv = nn.Sequential(*layers)
         self.channels = w[0]
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
+    def features(self, z: torch.Tensor) -> torch.Tensor:
+        """The spatial layers' output: the image, or the features ``paint`` turns into layers."""
         style = z[:, self.style_dims]
         content = z[:, self.content_dims] if style.shape[1] else z  # no copy for the reference decoder
         h = self.fc(content).view(-1, self.channels, 8, 8)  # (B, C, 8, 8)
         for layer in self.conv:
             h = layer(h, style) if isinstance(layer, StyleNorm) else layer(h)
-        return h  # (B, 3, H, W)
+        return h
+
+    def structure(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Colour-free coverage and free layer of a ``style_mode="layers"`` decoder (see ``Paint``)."""
+        if self.paint is None:
+            raise ValueError(
+                "only a decoder with style_mode='layers' and style blocks has colour-free layers"
+            )
+        return self.paint.structure(self.features(z))
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        h = self.features(z)
+        return h if self.paint is None else self.paint(h, z)  # (B, 3, H, W)
 
 
 class Autoencoder(nn.Module):

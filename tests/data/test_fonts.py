@@ -107,3 +107,38 @@ def test_mask_matches_the_image(small_fonts):
 def test_unknown_font_names_the_available_ones():
     with pytest.raises(UserError, match="font: 'Comic Sans' is not available"):
         FontsDataset(values={"font": ["Comic Sans"]})
+
+
+def test_render_edit_draws_the_interpolation_a_perfect_augmenter_would():
+    ds = FontsDataset(
+        {
+            "letter": ["A"],
+            "size": ["small", "large"],
+            "font_color": ["red", "blue"],
+            "bg_color": ["yellow", "silver"],
+            "font": ["DejaVu Sans", "cmr10"],
+        },  # fmt: skip
+        resolution=16,
+    )
+    index = {tuple(ds.describe(i).values()): i for i in range(len(ds))}
+    src = index[("A", "small", "red", "yellow", "DejaVu Sans")]
+    partner = index[("A", "large", "blue", "silver", "cmr10")]
+    r = ds.renderer
+    # colours: the RGB blend, rounded
+    mid = ds.render_edit(src, partner, "bg_color", 0.25)
+    blend = np.round(0.75 * np.array(COLORS["yellow"]) + 0.25 * np.array(COLORS["silver"]))
+    assert np.array_equal(mid, r.render("A", "small", "red", format_color(blend), "DejaVu Sans"))
+    assert np.array_equal(
+        ds.render_edit(src, partner, "font_color", 1.0),
+        r.render("A", "small", "blue", "yellow", "DejaVu Sans"),
+    )
+    # size: the named size nearest the blended em size (0.45 -> 0.85: medium 0.65 is t = 0.5)
+    assert np.array_equal(
+        ds.render_edit(src, partner, "size", 0.4), r.render("A", "medium", "red", "yellow", "DejaVu Sans")
+    )
+    assert np.array_equal(ds.render_edit(src, partner, "size", 0.2), ds.load_image(src))
+    # font: switches at t >= 0.5
+    assert np.array_equal(ds.render_edit(src, partner, "font", 0.49), ds.load_image(src))
+    assert np.array_equal(
+        ds.render_edit(src, partner, "font", 0.5), r.render("A", "small", "red", "yellow", "cmr10")
+    )

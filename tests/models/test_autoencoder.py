@@ -60,3 +60,42 @@ def test_bad_style_explains_the_fix():
         ModelConfig(block_sizes=[3, 4], style=[1, 1])
     with pytest.raises(UserError, match="cannot hold every attribute"):
         ModelConfig(block_sizes=[3, 4], style=[0, 1])
+
+
+@pytest.mark.parametrize("trained_like", [False, True])
+def test_layered_colour_edits_leave_structure_exactly_unchanged(trained_like):
+    """With style_mode="layers" a colour block only picks its layer's colour: swapping or
+    interpolating colour blocks between any two codes leaves coverage and free layer identical,
+    and a midway colour block decodes to the RGB blend of the two ends' images."""
+    torch.manual_seed(0)
+    cfg = ModelConfig(resolution=32, block_sizes=[3, 4, 5, 2], fc=32, style=[1, 3], style_mode="layers")
+    model = Autoencoder(cfg).eval()
+    if trained_like:  # weights far from their initial values
+        for p in model.parameters():
+            p.data.normal_(0, 0.5)
+    a, b = torch.randn(2, 1, 14).unbind(0)
+    colours = cfg.dims([1, 3])
+    edited = a.clone()
+    edited[:, colours] = b[:, colours]
+    for name, z in (("swap", edited), ("midway", a + 0.5 * (edited - a))):
+        for before, after in zip(model.decoder.structure(a), model.decoder.structure(z), strict=True):
+            assert torch.equal(before, after), name
+    mid = model.decode(a + 0.3 * (edited - a))
+    assert torch.allclose(mid, 0.7 * model.decode(a) + 0.3 * model.decode(edited), atol=1e-5)
+    assert not torch.allclose(model.decode(a), model.decode(edited))  # the colours do reach the image
+    other = a.clone()
+    other[:, 0:3] = b[:, 0:3]  # a content block redraws the layers
+    assert not torch.equal(model.decoder.structure(a)[0], model.decoder.structure(other)[0])
+
+
+def test_coverage_is_a_partition_and_reference_decoders_have_none():
+    model = Autoencoder(ModelConfig(resolution=16, block_sizes=[3, 4], fc=16, style=[1], style_mode="layers"))
+    coverage, free = model.decoder.structure(torch.randn(5, 7))
+    assert coverage.shape == (5, 2, 16, 16) and free.shape == (5, 3, 16, 16)
+    assert torch.allclose(coverage.sum(1), torch.ones(5, 16, 16))
+    with pytest.raises(ValueError, match="style_mode='layers'"):
+        Autoencoder(ModelConfig(resolution=16, block_sizes=[3, 4], fc=16, style=[1])).decoder.structure(
+            torch.randn(1, 7)
+        )
+    with pytest.raises(UserError, match="style_mode must be one of"):
+        ModelConfig(block_sizes=[3, 4], style=[1], style_mode="paint")
