@@ -140,13 +140,14 @@ class Paint(nn.Module):
         super().__init__()
         blocks = cfg.blocks()
         self.blocks = [blocks[k] for k in cfg.style]
-        self.coverage = nn.Conv2d(channels, len(cfg.style) + 1, 7, padding=3)
-        self.free = nn.Sequential(nn.Conv2d(channels, 3, 7, padding=3), nn.Tanh())
+        self.layers = len(cfg.style) + 1
+        self.out = nn.Conv2d(channels, self.layers + 3, 7, padding=3)  # coverage logits and free RGB
         self.colours = nn.ModuleList(nn.Linear(cfg.block_sizes[k], 3) for k in cfg.style)
 
     def structure(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, S + 1, H, W) coverage summing to 1 at every pixel, and the (B, 3, H, W) free layer."""
-        return self.coverage(h).softmax(dim=1), self.free(h)
+        logits, free = self.out(h).split([self.layers, 3], dim=1)
+        return logits.softmax(dim=1), free.tanh()
 
     def palette(self, z: torch.Tensor) -> torch.Tensor:
         """(B, S, 3) colours of the style layers, in [-1, 1] for trained codes."""

@@ -210,16 +210,38 @@ def test_cosine_schedule_falls_from_lr_to_five_percent_and_constant_stays():
     assert learning_rate(TrainSection(steps=100, lr=0.01), 70) == 0.01
 
 
-def test_style_decoder_trains_resumes_and_reloads(tmp_path):
+@pytest.mark.parametrize("style_mode", ["adain", "layers"])
+def test_style_decoder_trains_resumes_and_reloads(tmp_path, style_mode):
     data = json.loads(json.dumps(TINY))
     data["model"]["style"] = ["font_color", "bg_color"]
+    data["model"]["style_mode"] = style_mode
     recipe = recipe_from_dict(data)
     model = train(recipe, tmp_path, device="cpu", progress=False)
     assert model.cfg.style == [2, 3]
     reloaded, meta = load_model(tmp_path)
-    assert meta["model"]["style"] == [2, 3]
+    assert meta["model"]["style"] == [2, 3] and meta["model"]["style_mode"] == style_mode
     z = torch.randn(2, reloaded.cfg.latent_dim)
     assert torch.equal(model.eval().decode(z), reloaded.decode(z))
     data["model"]["style"] = ["colour"]
     with pytest.raises(UserError, match=r"'model\.style'.*unknown attributes \['colour'\]"):
         train(recipe_from_dict(data), tmp_path / "bad", device="cpu", progress=False)
+
+
+def test_layered_colours_train_on_shapes_and_recolour_without_moving_the_shape(tmp_path):
+    """The layered pathway is not Fonts-specific: on shapes (one colour on black) the colour block
+    paints one layer and the black background comes from the free layer."""
+    recipe = recipe_from_dict(
+        {
+            "name": "shapes",
+            "data": {"dataset": "shapes", "resolution": 16, "block_size": 3,
+                     "values": {"shape": 2, "scale": 2, "orientation": 2, "x": 2, "y": 2, "color": 3}},
+            "model": {"variant": "deae", "widths": [8, 16], "fc": 32, "style": ["color"], "style_mode": "layers"},
+            "train": {"steps": 4, "groups_per_step": 2, "sampler": "relaxed", "sample_every": 100},
+        }
+    )  # fmt: skip
+    model = train(recipe, tmp_path, device="cpu", progress=False).eval()
+    z = torch.randn(2, model.cfg.latent_dim)
+    recoloured = z[:1].clone()
+    recoloured[:, model.blocks[5]] = z[1:, model.blocks[5]]
+    for before, after in zip(model.decoder.structure(z[:1]), model.decoder.structure(recoloured), strict=True):
+        assert torch.equal(before, after)
