@@ -42,7 +42,7 @@ import torch
 from torchvision.transforms import v2
 
 from benchmarks.common import environment, summary, write_results
-from deae_aug.augment.synthesis import plan_edits, synthesize
+from deae_aug.augment.synthesis import novel_colours, plan_edits, synthesize
 from deae_aug.data.build import build_dataset
 from deae_aug.data.dataset import AttributeDataset, load_images, to_float, to_tensor
 from deae_aug.evaluate.classifier import accuracy, enlarge, train_resnet18
@@ -77,18 +77,19 @@ def seen_but(small: AttributeDataset, test: AttributeDataset, free: set[str]) ->
 
 
 def synthetic_images(
-    model, small: AttributeDataset, attributes: list[str], count: int, recipe, seed: int
+    model, small: AttributeDataset, attributes: list[str], count: int, recipe, seed: int, paint: list[str]
 ) -> tuple[torch.Tensor, pd.DataFrame]:
     """``count`` images synthesised from D_S as ``deae-aug augment`` does, and their edit records;
-    ``model`` None draws the same edits with the renderer (the ceiling)."""
-    t_range = tuple(recipe.augment.t_range)
+    ``model`` None draws the same edits with the renderer (the ceiling). ``paint``: the colours
+    ``augment.mode: novel`` repaints."""
+    t_range = (1.0, 1.0) if recipe.augment.mode == "swap" else tuple(recipe.augment.t_range)
     if model is None:
-        plan = plan_edits(small, attributes, count, t_range, seed)
-        rows = zip(plan["source_index"], plan["partner_index"], plan["attribute"], plan["t"], strict=True)
-        images = [to_tensor(small.render_edit(int(s), int(p), a, float(t)), "uint8") for s, p, a, t in rows]
+        plan = plan_edits(small, attributes, count, t_range, seed, paint)
+        rows = zip(plan["source_index"], plan["attribute"], plan["to_value"], plan["t"], strict=True)
+        images = [to_tensor(small.render_edit(int(s), a, v, float(t)), "uint8") for s, a, v, t in rows]
         return torch.stack(images), plan
     s = synthesize(model, small, attributes, count, t_range, seed, progress=False,
-                   residual=recipe.augment.residual)  # fmt: skip
+                   residual=recipe.augment.residual, paint=paint)  # fmt: skip
     return s.images, s.records
 
 
@@ -171,6 +172,12 @@ def main() -> None:
         train_seconds[variant] = time.perf_counter() - tick
     if CEILING in args.rows:
         models["rendered"] = None
+    paint = []  # the same new colours for every model and the renderer: the plan ignores the model
+    if recipe.augment.mode == "novel":
+        reference = models.get("deae") or models.get("gsl")
+        if reference is None:
+            raise SystemExit("augment.mode novel: the colour layers come from a DEAE or GSL-AE row; add one")
+        paint = novel_colours(reference, small.schema.names, attributes)
 
     results = {row: {"accuracy": [], "only_shift": [], "seconds": []} for row in ROWS if row in args.rows}
     kept: dict[str, list[dict]] = {variant: [] for variant in models}
@@ -178,7 +185,7 @@ def main() -> None:
         small_x, small_y = data["small"]
         synthetic = {}
         for variant, model in models.items():
-            images, records = synthetic_images(model, small, attributes, args.count, recipe, seed)
+            images, records = synthetic_images(model, small, attributes, args.count, recipe, seed, paint)
             kept[variant].append(fidelity(oracle, images, records, small, label))
             labels = torch.from_numpy(small.factors[records["source_index"].to_numpy(), col].copy())
             synthetic[variant] = (

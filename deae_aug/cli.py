@@ -132,7 +132,7 @@ def augment_command(
     quiet: bool,
 ) -> None:
     """Train DEAE on the recipe's training split (or reuse the run) and write synthetic images."""
-    from deae_aug.augment.synthesis import synthesize, write_image_folder
+    from deae_aug.augment.synthesis import novel_colours, synthesize, write_image_folder
     from deae_aug.errors import RecipeError
     from deae_aug.recipes import load_recipe
     from deae_aug.training.trainer import ensure_trained, training_split
@@ -147,7 +147,7 @@ def augment_command(
     label = recipe.split.label
     if label is None:
         raise RecipeError(f"Recipe key 'split.label' in {recipe.source} must name the label attribute")
-    low, high = a.t_range if a.mode == "interpolate" else (1.0, 1.0)
+    low, high = (1.0, 1.0) if a.mode == "swap" else a.t_range
     if len(a.t_range) != 2 or not 0.0 <= low <= high:
         raise RecipeError(
             f"Recipe key 'augment.t_range' in {recipe.source} must be [low, high] with 0 <= low <= high"
@@ -157,6 +157,7 @@ def augment_command(
     if label in attributes:
         raise RecipeError(f"Recipe key 'augment.attributes' in {recipe.source} lists the label {label!r}")
     model = ensure_trained(recipe, run, device=device, progress=not quiet)
+    paint = novel_colours(model, dataset.schema.names, attributes) if a.mode == "novel" else []
     synthesis = synthesize(
         model,
         dataset,
@@ -166,6 +167,7 @@ def augment_command(
         seed=recipe.seed,
         progress=not quiet,
         residual=a.residual,
+        paint=paint,
     )
     write_image_folder(synthesis, dataset, label, out, overwrite, progress=not quiet)
     click.echo(

@@ -156,7 +156,8 @@ class TrainSection:
 class AugmentSection:
     count: int = _bounded(1000, ge=1)
     attributes: list[str] | None = None  # None: every attribute except split.label
-    mode: Literal["interpolate", "swap"] = "interpolate"
+    # novel: colour layers get new colours (uniform in RGB), other attributes interpolate
+    mode: Literal["interpolate", "swap", "novel"] = "interpolate"
     t_range: list[float] = field(default_factory=lambda: [0.25, 1.0])
     residual: bool = False  # add the decoded change to the source image instead of the decode
     out: str | None = None  # None: augmented/<name>

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,12 +21,15 @@ import torch
 from tqdm import tqdm
 
 from deae_aug.data.dataset import AttributeDataset, load_images
+from deae_aug.data.fonts import format_color, parse_color
 from deae_aug.errors import UserError
-from deae_aug.explore.latent import decode_edit, encode, interpolate
+from deae_aug.explore.latent import decode_edit, encode, interpolate, repaint
 from deae_aug.io import save_png
 from deae_aug.models.autoencoder import Autoencoder
 from deae_aug.training.samples import to_uint8
 from deae_aug.viz import image_grid
+
+MIN_CONTRAST = 60.0  # RGB distance (0-255) between a painted colour and the source's other colours
 
 
 @dataclass
@@ -44,10 +48,17 @@ def plan_edits(
     count: int,
     t_range: tuple[float, float] = (0.25, 1.0),
     seed: int = 0,
+    paint: Sequence[str] = (),
 ) -> pd.DataFrame:
     """One row per edit: which source image, which attribute, which partner (a sample with
     another value of it) and how far (t). The model plays no part, so a model and the renderer
-    (``FontsDataset.render_edit``) can draw the very same edits."""
+    (``FontsDataset.render_edit``) can draw the very same edits.
+
+    An attribute in ``paint`` (a colour) gets a new colour instead, uniform in RGB, '#rrggbb' in
+    ``to_value`` with t = 1 and no partner (-1): values never seen in training, the paper's "new
+    attributes". A draw closer than ``MIN_CONTRAST`` to any other colour of the source (any
+    attribute whose value names a colour) is drawn again, so a glyph never vanishes into its
+    background."""
     names = dataset.schema.names
     for a in attributes:
         if a not in names:
@@ -67,6 +78,14 @@ def plan_edits(
         partner[i] = rng.choice(np.flatnonzero(factors[:, k] != factors[s, k]))
     t = rng.uniform(*t_range, size=count).round(4)
     values = [a.values for a in dataset.schema.attributes]
+    to_value = [values[k][factors[p, k]] for p, k in zip(partner, attribute, strict=True)]
+    painted = [names.index(a) for a in paint]
+    for i in np.flatnonzero(np.isin(attribute, painted)):
+        others = [_rgb(values[j][factors[source[i], j]]) for j in range(len(names)) if j != attribute[i]]
+        colour = rng.integers(0, 256, size=3)
+        while any(o is not None and np.linalg.norm(colour - o) < MIN_CONTRAST for o in others):
+            colour = rng.integers(0, 256, size=3)
+        to_value[i], t[i], partner[i] = format_color(colour), 1.0, -1
     return pd.DataFrame(
         {
             "attribute": [names[k] for k in attribute],
@@ -74,10 +93,29 @@ def plan_edits(
             "source_index": source,
             "partner_index": partner,
             "from_value": [values[k][factors[s, k]] for s, k in zip(source, attribute, strict=True)],
-            "to_value": [values[k][factors[p, k]] for p, k in zip(partner, attribute, strict=True)],
+            "to_value": to_value,
             **{f"source_{n}": [values[j][factors[s, j]] for s in source] for j, n in enumerate(names)},
         }
     )
+
+
+def novel_colours(model: Autoencoder, names: Sequence[str], attributes: Sequence[str]) -> list[str]:
+    """The attributes ``augment.mode: novel`` repaints with new colours: those of ``attributes``
+    that are colour layers of the model (``model.style`` with ``style_mode: layers``)."""
+    if model.decoder.paint is None:
+        raise UserError(
+            "augment.mode novel paints new colours, which needs colour attributes in model.style "
+            "with model.style_mode: layers"
+        )
+    return [names[k] for k in model.cfg.style if names[k] in attributes]
+
+
+def _rgb(value: str) -> np.ndarray | None:
+    """RGB of a colour value, None for a value that names no colour (no contrast check)."""
+    try:
+        return np.asarray(parse_color(value), dtype=np.float64)
+    except UserError:
+        return None
 
 
 def synthesize(
@@ -90,15 +128,18 @@ def synthesize(
     batch_size: int = 256,
     progress: bool = True,
     residual: bool = False,
+    paint: Sequence[str] = (),
 ) -> Synthesis:
-    """``count`` images from ``dataset``, each with one of ``attributes`` moved towards a partner's.
+    """``count`` images from ``dataset``, each with one of ``attributes`` moved towards a partner's
+    or, for the colours in ``paint``, repainted with a new colour (see ``plan_edits``).
 
     ``residual`` adds the decoder's change, D(z') - D(z), to the source image instead of
     returning D(z'): the source keeps its own sharp glyph and only the edit is the model's.
     """
-    plan = plan_edits(dataset, attributes, count, t_range, seed)
+    plan = plan_edits(dataset, attributes, count, t_range, seed, paint)
     source, partner = (plan[c].to_numpy(dtype=np.int64, copy=True) for c in ("source_index", "partner_index"))
-    attribute = plan["attribute"].map(dataset.schema.names.index).to_numpy()
+    names = dataset.schema.names
+    attribute = plan["attribute"].map(names.index).to_numpy()
     t = plan["t"].to_numpy()
     images = load_images(dataset)
     codes = encode(model, images)
@@ -109,13 +150,19 @@ def synthesize(
         z = codes[source[sl]].clone()
         for k in np.unique(attribute[sl]):
             rows = np.flatnonzero(attribute[sl] == k)
+            if names[k] in paint:
+                rgb = torch.tensor(np.stack([parse_color(v) for v in plan["to_value"].iloc[sl].iloc[rows]]))
+                z[rows] = repaint(model, z[rows], int(k), rgb.float() / 127.5 - 1)
+                continue
             zp = codes[partner[sl][rows]]
             z[rows] = interpolate(z[rows], zp, model.blocks[k], torch.from_numpy(t[sl][rows]).float())
         edited = decode_edit(model, z, codes[source[sl]], images[source[sl]] if residual else None)
         out.append(torch.from_numpy(to_uint8(edited)).permute(0, 3, 1, 2))
         bar.update(len(z))
     bar.close()
-    return Synthesis(torch.cat(out), plan, images[source], images[partner])
+    partners = images[np.maximum(partner, 0)]
+    partners[partner < 0] = 0  # a painted colour has no partner image: black in previews
+    return Synthesis(torch.cat(out), plan, images[source], partners)
 
 
 def class_folder(index: int, value: str) -> str:
@@ -166,7 +213,15 @@ def _write(synthesis: Synthesis, dataset: AttributeDataset, label: str, tmp: Pat
     tiles = torch.stack([synthesis.sources[:n], synthesis.partners[:n], synthesis.images[:n]], 1).flatten(
         0, 1
     )
-    labels = [f"{records.at[i, 'attribute']} t={records.at[i, 't']:.2f}" for i in range(n)]
+    labels = [
+        f"{records.at[i, 'attribute']} "
+        + (
+            f"t={records.at[i, 't']:.2f}"
+            if records.at[i, "partner_index"] >= 0
+            else records.at[i, "to_value"]
+        )
+        for i in range(n)
+    ]
     save_png(
         tmp / "preview.png", image_grid(tiles.permute(0, 2, 3, 1).numpy(), 3, row_labels=labels, scale=2)
     )

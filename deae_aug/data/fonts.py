@@ -175,12 +175,13 @@ class FontsDataset(AttributeDataset):
     def load_image(self, index: int) -> np.ndarray:
         return self.renderer.render(**self.describe(index))
 
-    def render_edit(self, source: int, partner: int, attribute: str, t: float) -> np.ndarray:
-        """(H, W, 3) uint8: sample ``source`` with ``attribute`` moved a fraction ``t`` towards
-        sample ``partner``'s value, drawn exactly, as a perfect interpolating augmenter would.
-        Colours blend in RGB; size takes the named size nearest the blended em size; a font
-        (or letter) switches to the partner's at t >= 0.5. A diagnostic: users have no renderer."""
-        values, target = self.describe(source), self.describe(partner)[attribute]
+    def render_edit(self, source: int, attribute: str, target: str, t: float) -> np.ndarray:
+        """(H, W, 3) uint8: sample ``source`` with ``attribute`` moved a fraction ``t`` towards the
+        value ``target`` (a name, or '#rrggbb' for a colour), drawn exactly, as a perfect
+        interpolating augmenter would. Colours blend in RGB; size takes the named size nearest the
+        blended em size; a font (or letter) switches at t >= 0.5. A diagnostic: users have no
+        renderer."""
+        values = self.describe(source)
         if attribute in ("font_color", "bg_color"):
             a, b = (np.asarray(parse_color(v), np.float64) for v in (values[attribute], target))
             values[attribute] = format_color((1 - t) * a + t * b)

@@ -12,6 +12,7 @@ from collections.abc import Callable
 import torch
 
 from deae_aug.data.dataset import to_float
+from deae_aug.errors import UserError
 from deae_aug.models.autoencoder import Autoencoder
 
 
@@ -63,6 +64,26 @@ def interpolate(
         t = t[:, None]
     out = base.clone()
     out[..., block] = base[..., block] + t * (target[..., block] - base[..., block])
+    return out
+
+
+def repaint(model: Autoencoder, codes: torch.Tensor, k: int, colours: torch.Tensor) -> torch.Tensor:
+    """``codes`` whose block ``k`` paints its layer with ``colours`` ((N, 3) in [-1, 1]). A layered
+    colour block reaches the image only through a linear map W, so the smallest change that paints
+    a given colour is exact: block + pinv(W) (colour - W block - bias). Any colour, seen in
+    training or not, decodes as a clean flat layer (``model.style_mode: layers``)."""
+    paint = model.decoder.paint
+    if paint is None or k not in model.cfg.style:
+        raise UserError(
+            f"repaint needs a colour attribute of a layered decoder (model.style with style_mode: layers); "
+            f"attribute {k} is not one"
+        )
+    linear = paint.colours[model.cfg.style.index(k)]
+    block = model.blocks[k]
+    out = codes.clone()
+    with torch.no_grad():
+        change = colours.to(codes) - linear(codes[:, block])  # (N, 3)
+        out[:, block] += change @ torch.linalg.pinv(linear.weight).T
     return out
 
 

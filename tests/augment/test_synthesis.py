@@ -1,7 +1,9 @@
+import numpy as np
 import torch
 
-from deae_aug.augment.synthesis import plan_edits, synthesize
+from deae_aug.augment.synthesis import MIN_CONTRAST, plan_edits, synthesize
 from deae_aug.data.dataset import load_images, to_float
+from deae_aug.data.fonts import parse_color
 from deae_aug.explore.latent import decode, encode
 from deae_aug.models.autoencoder import Autoencoder
 from deae_aug.recipes import recipe_from_dict
@@ -44,3 +46,16 @@ def test_the_renderer_and_the_model_draw_the_same_planned_edits():
     for s, p, a in zip(plan["source_index"], plan["partner_index"], plan["attribute"], strict=True):
         assert dataset.describe(s)[a] != dataset.describe(p)[a]
     assert not plan.equals(plan_edits(dataset, ["size", "bg_color"], 20, (0.25, 1.0), seed=4))
+
+
+def test_novel_colours_are_new_legible_and_drawn_alike_by_model_and_renderer():
+    model, dataset = model_and_split()
+    plan = plan_edits(dataset, ["bg_color", "size"], 60, (0.25, 1.0), seed=0, paint=["bg_color"])
+    painted = plan[plan["attribute"] == "bg_color"]
+    assert len(painted) > 10 and (painted["t"] == 1.0).all() and (painted["partner_index"] == -1).all()
+    assert painted["to_value"].str.match(r"^#[0-9a-f]{6}$").all()
+    for _, row in painted.iterrows():  # never within MIN_CONTRAST of the glyph's colour
+        glyph = np.array(parse_color(row["source_font_color"]))
+        assert np.linalg.norm(np.array(parse_color(row["to_value"])) - glyph) >= MIN_CONTRAST
+    moved = plan[plan["attribute"] == "size"]
+    assert (moved["partner_index"] >= 0).all() and (moved["t"] < 1.0).any()  # interpolated as before
