@@ -142,6 +142,8 @@ class Paint(nn.Module):
         self.blocks = [blocks[k] for k in cfg.style]
         self.layers = len(cfg.style) + 1
         self.out = nn.Conv2d(channels, self.layers + 3, 7, padding=3)  # coverage logits and free RGB
+        with torch.no_grad():  # the free layer starts at about 1% coverage: colours go to the style layers
+            self.out.bias[self.layers - 1] = -5.0
         self.colours = nn.ModuleList(nn.Linear(cfg.block_sizes[k], 3) for k in cfg.style)
 
     def structure(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
