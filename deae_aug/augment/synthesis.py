@@ -161,7 +161,8 @@ def synthesize(
         bar.update(len(z))
     bar.close()
     partners = images[np.maximum(partner, 0)]
-    partners[partner < 0] = 0  # a painted colour has no partner image: black in previews
+    for i in np.flatnonzero(partner < 0):  # a painted colour has no partner: a swatch in previews
+        partners[i] = torch.tensor(parse_color(plan.at[i, "to_value"]), dtype=torch.uint8)[:, None, None]
     return Synthesis(torch.cat(out), plan, images[source], partners)
 
 
