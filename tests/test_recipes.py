@@ -21,6 +21,13 @@ def test_shipped_recipes_load_and_split(name):
         assert len(splits["biased"]) == len(splits["unbiased"]) == 2000
 
 
+def test_all_g1_recipe_shows_every_letter_on_one_background_only():
+    biased = build_splits(load_recipe(RECIPES / "fonts_bias_g1.yaml"))["biased"]
+    letter, background = biased.schema.position("letter"), biased.schema.position("bg_color")
+    for value in range(len(biased.schema["letter"].values)):
+        assert len(set(biased.factors[biased.factors[:, letter] == value, background])) == 1
+
+
 def test_unknown_key_names_path_and_valid_keys():
     with pytest.raises(RecipeError) as e:
         recipe_from_dict({"data": {"resolutoin": 64}}, source="x.yaml")
