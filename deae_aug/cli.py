@@ -147,11 +147,11 @@ def augment_command(
     label = recipe.split.label
     if label is None:
         raise RecipeError(f"Recipe key 'split.label' in {recipe.source} must name the label attribute")
-    low, high = (1.0, 1.0) if a.mode == "swap" else a.t_range
-    if len(a.t_range) != 2 or not 0.0 <= low <= high:
+    if len(a.t_range) != 2 or not 0.0 <= a.t_range[0] <= a.t_range[1]:
         raise RecipeError(
             f"Recipe key 'augment.t_range' in {recipe.source} must be [low, high] with 0 <= low <= high"
         )
+    low, high = (1.0, 1.0) if a.mode == "swap" else a.t_range
     dataset = training_split(recipe)
     attributes = a.attributes or [n for n in dataset.schema.names if n != label]
     if label in attributes:

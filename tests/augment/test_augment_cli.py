@@ -75,8 +75,9 @@ def test_a_killed_synthesis_leaves_no_manifest(tmp_path, monkeypatch):
 def test_bad_recipe_values_name_the_key(tmp_path):
     result = augment(tmp_path, "--out", str(tmp_path / "a"), "--set", "augment.attributes=[letter]")
     assert result.exit_code == 2 and "augment.attributes" in result.output and "label" in result.output
-    result = augment(tmp_path, "--out", str(tmp_path / "a"), "--set", "augment.t_range=[0.9,0.1]")
-    assert result.exit_code == 2 and "augment.t_range" in result.output
+    for bad in ("[0.9,0.1]", "[]"):
+        result = augment(tmp_path, "--out", str(tmp_path / "a"), "--set", f"augment.t_range={bad}")
+        assert result.exit_code == 2 and "augment.t_range" in result.output
     result = augment(tmp_path, "--out", str(tmp_path / "a"), "--set", "augment.attributes=[colour]")
     assert result.exit_code == 2 and "colour" in result.output
 
@@ -86,3 +87,9 @@ def test_mismatched_run_is_refused(tmp_path):
     result = augment(tmp_path, "--out", str(tmp_path / "b"), "--set", "model.fc=64")
     assert result.exit_code == 2 and "model.fc" in result.output
     assert not (tmp_path / "b").exists()
+
+
+def test_novel_mode_needs_colour_layers(tmp_path):
+    result = augment(tmp_path, "--out", str(tmp_path / "a"), "--set", "model.style_mode=adain")
+    assert result.exit_code == 2 and "style_mode: layers" in result.output
+    assert len(result.output.strip().splitlines()) == 1
