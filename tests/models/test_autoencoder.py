@@ -93,7 +93,9 @@ def test_coverage_is_a_partition_and_reference_decoders_have_none():
     coverage, free = model.decoder.structure(torch.randn(5, 7))
     assert coverage.shape == (5, 2, 16, 16) and free.shape == (5, 3, 16, 16)
     assert torch.allclose(coverage.sum(1), torch.ones(5, 16, 16))
-    assert coverage[:, -1].mean() < 0.02  # the free layer starts nearly unused: colours go to the style layers
+    assert (
+        coverage[:, -1].mean() < 0.02
+    )  # the free layer starts nearly unused: colours go to the style layers
     with pytest.raises(ValueError, match="style_mode='layers'"):
         Autoencoder(ModelConfig(resolution=16, block_sizes=[3, 4], fc=16, style=[1])).decoder.structure(
             torch.randn(1, 7)
