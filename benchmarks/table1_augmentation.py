@@ -93,6 +93,11 @@ def synthetic_images(
     return s.images, s.records
 
 
+def source_labels(small: AttributeDataset, records: pd.DataFrame, col: int) -> torch.Tensor:
+    """The label of each synthetic image: its source's value in column ``col``."""
+    return torch.from_numpy(small.factors[records["source_index"].to_numpy(), col].copy())
+
+
 def fidelity(
     oracle, images: torch.Tensor, records: pd.DataFrame, small: AttributeDataset, label: str
 ) -> dict:
@@ -187,7 +192,7 @@ def main() -> None:
         for variant, model in models.items():
             images, records = synthetic_images(model, small, attributes, args.count, recipe, seed, paint)
             kept[variant].append(fidelity(oracle, images, records, small, label))
-            labels = torch.from_numpy(small.factors[records["source_index"].to_numpy(), col].copy())
+            labels = source_labels(small, records, col)
             synthetic[variant] = (
                 torch.cat([small_x, enlarge(images, args.scale)]),
                 torch.cat([small_y, labels]),
@@ -197,7 +202,7 @@ def main() -> None:
             images, records = synthetic_images(
                 models["deae"], small, attributes, 2 * args.count, recipe, seed
             )
-            labels = torch.from_numpy(small.factors[records["source_index"].to_numpy(), col].copy())
+            labels = source_labels(small, records, col)
             keep = np.flatnonzero(oracle.predict(to_float(images)).numpy()[:, col] == labels.numpy())
             keep = keep[: args.count]
             synthetic["filtered"] = (
