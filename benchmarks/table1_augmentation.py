@@ -27,7 +27,7 @@ settings without looking at the test set: the D_L images whose background D_S la
 chocolate, silver), the same kind of shift as D_test's, with none of its colours. The D_L row
 is left out there (D_L contains those images).
 
-Usage: python -m benchmarks.table1_augmentation [--seeds 3] [--steps 300] [--scale 1] [--count 1000]
+Usage: python -m benchmarks.table1_augmentation [--seeds 3] [--steps 300] [--scale 1] [--count N]
        [--eval test|val] [--rows ...]
 """
 
@@ -130,7 +130,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--steps", type=int, default=300, help="ResNet-18 steps (batch 64) for every row")
     parser.add_argument("--scale", type=int, default=1, help="ResNet-18 input: images enlarged this much")
-    parser.add_argument("--count", type=int, default=1000)
+    parser.add_argument("--count", type=int, help="synthetic images per augmenter (default: augment.count)")
     parser.add_argument(
         "--rows", nargs="+", choices=ROWS, default=list(ROWS[:-1]), metavar="ROW", help="subset of rows"
     )
@@ -143,6 +143,7 @@ def main() -> None:
     args = parser.parse_args()
     start = time.perf_counter()
     recipe = load_recipe(args.recipe, args.set)
+    args.count = args.count or recipe.augment.count
     label = recipe.split.label
     splits = {
         name: training_split(load_recipe(args.recipe, [*args.set, f"train.split={name}"]))

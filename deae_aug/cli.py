@@ -31,7 +31,7 @@ recipe_option = click.option(
     "--recipe",
     "recipe_path",
     required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=click.Path(path_type=Path),
     help="YAML recipe, e.g. recipes/fonts_small.yaml.",
 )
 set_option = click.option(
@@ -58,22 +58,23 @@ def data() -> None:
 @recipe_option
 @set_option
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Output folder.")
-@click.option("--overwrite", is_flag=True, help="Write into a non-empty output folder.")
+@click.option("--overwrite", is_flag=True, help="Replace a non-empty output folder.")
 @user_errors
 def render(recipe_path: Path, overrides: tuple[str, ...], out: Path, overwrite: bool) -> None:
     """Write a recipe's splits as PNG files plus manifest.csv and contact_sheet.png."""
     from deae_aug.data.build import build_splits
-    from deae_aug.data.export import contact_sheet, export_splits, prepare_output_dir
-    from deae_aug.io import save_png
+    from deae_aug.data.export import check_output_dir, contact_sheet, export_splits
+    from deae_aug.io import atomic_folder, save_png
     from deae_aug.recipes import load_recipe
 
     recipe = load_recipe(recipe_path, overrides)
     splits = build_splits(recipe)
-    out = prepare_output_dir(out, overwrite)
+    check_output_dir(out, overwrite)
     start = time.perf_counter()
-    manifest = export_splits(splits, out)
-    first = next(iter(splits.values()))
-    save_png(out / "contact_sheet.png", contact_sheet(first, seed=recipe.seed))
+    with atomic_folder(out) as tmp:  # a killed render leaves nothing behind
+        manifest = export_splits(splits, tmp)
+        first = next(iter(splits.values()))
+        save_png(tmp / "contact_sheet.png", contact_sheet(first, seed=recipe.seed))
     sizes = ", ".join(f"{name}: {len(ds)}" for name, ds in splits.items())
     click.echo(f"wrote {len(manifest)} images ({sizes}) in {time.perf_counter() - start:.1f} s to {out}")
     click.echo(f"manifest: {out / 'manifest.csv'}; contact sheet: {out / 'contact_sheet.png'}")
@@ -147,10 +148,6 @@ def augment_command(
     label = recipe.split.label
     if label is None:
         raise RecipeError(f"Recipe key 'split.label' in {recipe.source} must name the label attribute")
-    if len(a.t_range) != 2 or not 0.0 <= a.t_range[0] <= a.t_range[1]:
-        raise RecipeError(
-            f"Recipe key 'augment.t_range' in {recipe.source} must be [low, high] with 0 <= low <= high"
-        )
     low, high = (1.0, 1.0) if a.mode == "swap" else a.t_range
     dataset = training_split(recipe)
     attributes = a.attributes or [n for n in dataset.schema.names if n != label]

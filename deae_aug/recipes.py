@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import math
+import operator
 import re
 import types
 import typing
@@ -24,8 +26,41 @@ from deae_aug.errors import RecipeError
 _FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
 
 
-def _bounded(default: Any, ge: float | None = None, lt: float | None = None, **kwargs: Any) -> Any:
-    return field(default=default, metadata={"ge": ge, "lt": lt}, **kwargs)
+def _bounded(
+    default: Any = dataclasses.MISSING,
+    ge: float | None = None,
+    gt: float | None = None,
+    lt: float | None = None,
+    le: float | None = None,
+    length: int | None = None,
+    nonempty: bool = False,
+    **kwargs: Any,
+) -> Any:
+    """A field with its constraints stated once: numeric bounds (on each element of a list),
+    a list's exact ``length``, or ``nonempty``. ``_build`` checks them when a recipe loads."""
+    bounds = {"ge": ge, "gt": gt, "lt": lt, "le": le, "length": length, "nonempty": nonempty}
+    return field(default=default, metadata=bounds, **kwargs)
+
+
+_SYMBOL = {"ge": ">=", "gt": ">", "lt": "<", "le": "<="}
+_PASSES = {"ge": operator.ge, "gt": operator.gt, "lt": operator.lt, "le": operator.le}
+
+
+def _violation(value: Any, meta: Mapping[str, Any]) -> str | None:
+    """What ``value`` breaks of the field's constraints (None: nothing)."""
+    if value is None:
+        return None
+    if isinstance(value, list):
+        if meta.get("nonempty") and not value:
+            return "a non-empty list"
+        if meta.get("length") is not None and len(value) != meta["length"]:
+            return f"a list of exactly {meta['length']} values"
+    bounds = {k: meta[k] for k in _SYMBOL if meta.get(k) is not None}
+    numbers = value if isinstance(value, list) else [value]
+    if bounds and not all(_PASSES[k](v, b) for v in numbers for k, b in bounds.items()):
+        where = "every value" if isinstance(value, list) else ""
+        return " ".join(filter(None, [where, " and ".join(f"{_SYMBOL[k]} {b}" for k, b in bounds.items())]))
+    return None
 
 
 @dataclass
@@ -58,7 +93,7 @@ class AugmentationSplit:
 
 @dataclass
 class BiasGroupSection:
-    labels: list[str] = field(default_factory=list)
+    labels: list[str] = _bounded(default_factory=list, nonempty=True)
     n_bias_values: int = _bounded(1, ge=1)
 
 
@@ -67,7 +102,7 @@ class DebiasSplit:
     """D_B / D_UB / D_T: label values grouped by how many bias values they appear with."""
 
     bias: str = "bg_color"
-    groups: list[BiasGroupSection] = field(default_factory=list)
+    groups: list[BiasGroupSection] = _bounded(default_factory=list, nonempty=True)
     conflict_fraction: float = _bounded(0.0, ge=0.0, lt=1.0)
     per_label: int = _bounded(100, ge=1)
     test_per_label: int = _bounded(100, ge=1)
@@ -87,7 +122,7 @@ class ModelSection:
     """Autoencoder variant and size; widths default to 32, 64, 128 (capped) per scale."""
 
     variant: Literal["gae", "betavae", "gsl", "deae"] = "deae"
-    widths: list[int] = field(default_factory=list)
+    widths: list[int] = _bounded(default_factory=list, ge=1)
     fc: int = _bounded(512, ge=1)
     res_blocks: int = _bounded(1, ge=0)
     # attributes kept out of the decoder's spatial layers, e.g. the colours; empty: the reference
@@ -142,7 +177,7 @@ class TrainSection:
     # cosine: lr falls from train.lr to 5% of it over train.steps (a function of the step, so a
     # resumed run follows the same curve); constant: the reference's fixed lr
     lr_schedule: Literal["constant", "cosine"] = "constant"
-    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
+    betas: list[float] = _bounded(default_factory=lambda: [0.9, 0.999], ge=0.0, lt=1.0, length=2)
     sampler: Literal["strict", "relaxed"] = "strict"
     loss: LossSection = field(default_factory=LossSection)
     log_every: int = _bounded(10, ge=1)
@@ -155,10 +190,10 @@ class TrainSection:
 @dataclass
 class AugmentSection:
     count: int = _bounded(1000, ge=1)
-    attributes: list[str] | None = None  # None: every attribute except split.label
+    attributes: list[str] | None = _bounded(None, nonempty=True)  # None: every attribute but split.label
     # novel: colour layers get new colours (uniform in RGB), other attributes interpolate
     mode: Literal["interpolate", "swap", "novel"] = "interpolate"
-    t_range: list[float] = field(default_factory=lambda: [0.25, 1.0])
+    t_range: list[float] = _bounded(default_factory=lambda: [0.25, 1.0], ge=0.0, le=1.0, length=2)
     residual: bool = False  # add the decoded change to the source image instead of the decode
     out: str | None = None  # None: augmented/<name>
     run: str | None = None  # None: runs/<name>-<variant>
@@ -245,6 +280,8 @@ def _coerce(tp: Any, value: Any, key: str, source: str) -> Any:
             raise _MismatchError(key, _describe(tp), value)
         return {str(k): _coerce(args[1], v, f"{key}.{k}", source) for k, v in value.items()}
     if tp is float and isinstance(value, int | float) and not isinstance(value, bool):
+        if not math.isfinite(value):
+            raise _MismatchError(key, "a finite number", value)
         return float(value)
     if tp is float and isinstance(value, str) and _FLOAT.fullmatch(value.strip()):
         return float(value)  # YAML 1.1 reads 2e-3 (no dot) as a string
@@ -269,12 +306,9 @@ def _build(cls: type, data: Mapping, prefix: str, source: str) -> Any:
             raise RecipeError(
                 f"Recipe key {m.key!r} in {source} must be {m.expected}; got {m.value!r}."
             ) from None
-        ge, lt = fields[name].metadata.get("ge"), fields[name].metadata.get("lt")
-        if value is not None and ((ge is not None and value < ge) or (lt is not None and value >= lt)):
-            bound = " and ".join(
-                s for s in (ge is not None and f">= {ge}", lt is not None and f"< {lt}") if s
-            )
-            raise RecipeError(f"Recipe key {path!r} in {source} must be {bound}; got {value!r}.")
+        broken = _violation(value, fields[name].metadata)
+        if broken:
+            raise RecipeError(f"Recipe key {path!r} in {source} must be {broken}; got {value!r}.")
         kwargs[name] = value
     return cls(**kwargs)
 
@@ -309,18 +343,32 @@ def recipe_from_dict(data: Mapping, source: str = "<dict>", overrides: Sequence[
         node[parts[-1]] = value
     recipe = _build(Recipe, data, "", source)
     recipe.source = source
+    low, high = recipe.augment.t_range
+    if low > high:
+        raise RecipeError(
+            f"Recipe key 'augment.t_range' in {source} must be [low, high] with low <= high; "
+            f"got {[low, high]}."
+        )
     return recipe
 
 
 def load_recipe(path: str | Path, overrides: Sequence[str] = ()) -> Recipe:
     """Load and validate a YAML recipe; ``overrides`` are 'key.path=value' strings."""
     path = Path(path)
+    if path.is_dir():
+        raise RecipeError(f"recipe {path} is a folder; pass a YAML file such as recipes/fonts_small.yaml")
     if not path.is_file():
         raise RecipeError(f"recipe {path} does not exist")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise RecipeError(f"recipe {path} is not a text file (not UTF-8); pass a YAML recipe") from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" (line {mark.line + 1})" if mark else ""
         raise RecipeError(f"recipe {path} is not valid YAML{where}") from None
+    if data is None:
+        raise RecipeError(
+            f"recipe {path} is empty; a recipe names at least its data (start from recipes/fonts_small.yaml)"
+        )
     return recipe_from_dict(data, source=path.name, overrides=overrides)

@@ -1,3 +1,7 @@
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -62,3 +66,20 @@ def test_interrupted_export_leaves_no_manifest(tmp_path, small_fonts, monkeypatc
         export_splits({"all": small_fonts}, tmp_path, progress=False)
     assert not (tmp_path / "manifest.csv").exists()
     assert not list(tmp_path.rglob("*.tmp"))
+
+
+def test_a_killed_render_leaves_nothing_the_next_run_does_not_clean(tmp_path):
+    out = tmp_path / "out"
+    command = [sys.executable, "-c", "from deae_aug.cli import main; main()", "data", "render"]
+    child = subprocess.Popen([*command, "--recipe", RECIPE, "--out", str(out), *SHRINK])
+    deadline = time.monotonic() + 60
+    while not list(tmp_path.glob(".out.partial-*/*")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    assert list(tmp_path.glob(".out.partial-*"))  # the kill did leave a half-written folder
+    assert not (out / "manifest.csv").exists()
+    result = run("data", "render", "--recipe", RECIPE, "--out", str(out), *SHRINK)
+    assert result.exit_code == 0, result.output
+    assert "left by a killed run" in result.output
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]

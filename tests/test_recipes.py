@@ -55,6 +55,20 @@ def test_nested_unknown_key_in_list_item():
         ({"debias": {"test_counterfactuals": -2}}, r"'debias.test_counterfactuals' .* must be >= 0; got -2"),
         ({"debias": {"classifier_scale": 0}}, r"'debias.classifier_scale' .* must be >= 1; got 0"),
         ({"debias": {"residual": "yes"}}, r"'debias.residual' .* must be true or false; got 'yes'"),
+        ({"model": {"widths": [16, 0]}}, r"'model.widths' .* must be every value >= 1; got \[16, 0\]"),
+        ({"train": {"betas": [0.9]}}, r"'train.betas' .* must be a list of exactly 2 values; got \[0.9\]"),
+        ({"train": {"betas": [0.9, 1.0]}}, r"'train.betas' .* every value >= 0.0 and < 1.0"),
+        ({"train": {"lr": float("nan")}}, r"'train.lr' .* must be a finite number; got nan"),
+        ({"train": {"lr": -1e-3}}, r"'train.lr' .* must be >= 0.0; got -0.001"),
+        ({"augment": {"t_range": []}}, r"'augment.t_range' .* exactly 2 values; got \[\]"),
+        ({"augment": {"t_range": [0.8, 0.2]}}, r"'augment.t_range' .* low <= high; got \[0.8, 0.2\]"),
+        ({"augment": {"t_range": [0.5, 2]}}, r"'augment.t_range' .* every value >= 0.0 and <= 1.0"),
+        ({"augment": {"attributes": []}}, r"'augment.attributes' .* must be a non-empty list; got \[\]"),
+        ({"split": {"debias": {"groups": []}}}, r"'split.debias.groups' .* must be a non-empty list"),
+        (
+            {"split": {"debias": {"groups": [{"labels": []}]}}},
+            r"'split.debias.groups\[0\].labels' .* must be a non-empty list",
+        ),
     ],
 )
 def test_wrong_types_and_values_name_the_key(data, message):
@@ -75,6 +89,34 @@ def test_dataset_value_errors_point_at_the_recipe_key():
     recipe = recipe_from_dict({"data": {"values": {"font": ["Comic Sans"]}}}, source="r.yaml")
     with pytest.raises(RecipeError, match=r"'data.values' in r.yaml: font: 'Comic Sans' is not available"):
         build_splits(recipe)
+
+
+def test_miscased_label_is_refused_for_augmentation_splits():
+    recipe = recipe_from_dict(
+        {"split": {"label": "Letter", "augmentation": {"held_out": {"bg_color": ["blue"]}}}}, source="r.yaml"
+    )
+    with pytest.raises(RecipeError, match=r"'split.label' in r.yaml must name an attribute .*got 'Letter'"):
+        build_splits(recipe)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "is empty; a recipe names at least its data"),
+        (b"# only a comment\n", "is empty; a recipe names at least its data"),
+        (b"\x89PNG\r\n\x1a\n\x00\xff\xfe", "is not a text file"),
+        (None, "is a folder; pass a YAML file"),
+    ],
+)
+def test_files_that_are_not_recipes_get_one_line(tmp_path, content, message):
+    path = tmp_path / "recipe.yaml"
+    if content is None:
+        path.mkdir()
+    else:
+        path.write_bytes(content)
+    with pytest.raises(RecipeError, match=message) as e:
+        load_recipe(path)
+    assert "\n" not in str(e.value)
 
 
 def test_recipe_round_trips_through_dict():

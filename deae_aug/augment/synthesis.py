@@ -10,7 +10,6 @@ a killed run leaves no partial dataset and no manifest.
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +23,7 @@ from deae_aug.data.dataset import AttributeDataset, load_images
 from deae_aug.data.fonts import format_color, parse_color
 from deae_aug.errors import UserError
 from deae_aug.explore.latent import decode_edit, encode, interpolate, repaint
-from deae_aug.io import save_png
+from deae_aug.io import atomic_folder, save_png
 from deae_aug.models.autoencoder import Autoencoder
 from deae_aug.training.samples import to_uint8
 from deae_aug.viz import image_grid
@@ -185,17 +184,8 @@ def write_image_folder(
     out = Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
         raise UserError(f"output {out} exists and is not empty; pass --overwrite or choose another --out")
-    tmp = out.parent / f".{out.name}.partial-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    try:
+    with atomic_folder(out, whole=True) as tmp:
         _write(synthesis, dataset, label, tmp, progress)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    if out.exists():
-        shutil.rmtree(out)
-    os.replace(tmp, out)
     return out
 
 

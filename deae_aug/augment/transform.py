@@ -10,6 +10,7 @@ DataLoader workers as a run path rather than a copy of the weights.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -49,7 +50,7 @@ class DEAEAugment(v2.Transform):
         the last two need labelled bank codes
     p : probability of changing an image at all
     bank : (N, 3, H, W) images whose codes are the partners; default the run's training split
-    seed : seeds the draws; in DataLoader workers the worker id is mixed in
+    seed : seeds the draws; a DataLoader worker mixes in its torch.initial_seed(), new per epoch
     resize : resize inputs of another size to the model's resolution and back, instead of failing
     residual : return the input plus the decoded change, D(z') - D(z), rather than D(z'): the
         image keeps its own detail (a sharp glyph) and only the edit comes from the model
@@ -160,11 +161,19 @@ class DEAEAugment(v2.Transform):
 
     @property
     def generator(self) -> torch.Generator:
-        if "generator" not in self._cache:
-            worker = get_worker_info()
-            base = self.seed if self.seed is not None else torch.initial_seed()
-            seed = base if worker is None or self.seed is None else base * 1_000_003 + worker.id
+        """The draws' generator, rebuilt in every process and DataLoader worker. A worker derives
+        it from ``seed`` and its ``torch.initial_seed()``, which the DataLoader changes per worker
+        and per epoch (torch's convention): reproducible when torch is seeded, yet no two workers
+        or epochs repeat each other's draws, even when the main process drew before forking."""
+        worker = get_worker_info()
+        owner = (os.getpid(), None if worker is None else worker.seed)
+        if self._cache.get("generator_owner") != owner:
+            if worker is None:
+                seed = self.seed if self.seed is not None else torch.initial_seed()
+            else:
+                seed = (self.seed or 0) * 1_000_003 + worker.seed
             self._cache["generator"] = torch.Generator().manual_seed(seed % 2**63)
+            self._cache["generator_owner"] = owner
         return self._cache["generator"]
 
     # -- the v2 hooks ----------------------------------------------------------------------

@@ -51,6 +51,11 @@ def build_splits(recipe: Recipe) -> dict[str, AttributeDataset]:
     split = recipe.split
     if split.augmentation is not None and split.debias is not None:
         raise RecipeError(f"Recipe {recipe.source}: give split.augmentation or split.debias, not both")
+    if split.label is not None and split.label not in dataset.schema.names:
+        raise RecipeError(
+            f"Recipe key 'split.label' in {recipe.source} must name an attribute of the data "
+            f"({list(dataset.schema.names)}); got {split.label!r}."
+        )
     try:
         if split.augmentation is not None:
             a = split.augmentation
@@ -73,6 +78,4 @@ def build_splits(recipe: Recipe) -> dict[str, AttributeDataset]:
             )
     except UserError as e:
         raise RecipeError(f"Recipe key 'split' in {recipe.source}: {e}") from None
-    if split.label is not None:
-        dataset.schema.position(split.label)
     return {"all": dataset}

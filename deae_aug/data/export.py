@@ -20,16 +20,13 @@ from deae_aug.io import atomic_write, save_png
 from deae_aug.viz import image_grid
 
 
-def prepare_output_dir(out: str | os.PathLike, overwrite: bool) -> Path:
-    """Create ``out``; refuse a non-empty folder unless ``overwrite`` (then drop its manifest first)."""
+def check_output_dir(out: str | os.PathLike, overwrite: bool) -> Path:
+    """Refuse an ``out`` that is a file, or a non-empty folder unless ``overwrite``."""
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise UserError(f"output {out} exists and is not a folder")
-    if out.exists() and any(out.iterdir()):
-        if not overwrite:
-            raise UserError(f"output folder {out} is not empty; pass --overwrite or choose another --out")
-        (out / "manifest.csv").unlink(missing_ok=True)
-    out.mkdir(parents=True, exist_ok=True)
+    if out.exists() and any(out.iterdir()) and not overwrite:
+        raise UserError(f"output folder {out} is not empty; pass --overwrite or choose another --out")
     return out
 
 

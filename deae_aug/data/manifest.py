@@ -91,11 +91,13 @@ class ManifestDataset(AttributeDataset):
         self._resolution = self._check_images(csv)
 
     def _check_images(self, csv: Path) -> int:
-        """Open every image header (cheap): existence, readability and size, with the row named."""
+        """Decode every image in full (a header alone misses a truncated file; about 1 s per
+        10,000 images at 32 px): existence, readability and size, with the row named."""
         sizes = {}
         for row, path in enumerate(self.paths, start=2):  # row 1 is the header
             try:
                 with Image.open(path) as im:
+                    im.load()
                     sizes.setdefault(im.size, (row, path))
             except FileNotFoundError:
                 raise DataError(f"{csv}, row {row}: image {path} does not exist") from None

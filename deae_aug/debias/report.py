@@ -17,7 +17,7 @@ from deae_aug.debias.rebalance import rebalance
 from deae_aug.errors import RecipeError
 from deae_aug.evaluate.classifier import enlarge, predict_proba, train_resnet18
 from deae_aug.evaluate.fairness import accuracy_by_value, group_report
-from deae_aug.io import atomic_path, atomic_write_text
+from deae_aug.io import atomic_folder, atomic_path, atomic_write_text
 from deae_aug.recipes import Recipe
 from deae_aug.training.trainer import ensure_trained, resolve_device
 
@@ -58,15 +58,23 @@ def run_debias(recipe: Recipe, run: Path, out: Path, device: str = "auto", progr
     if recipe.split.debias is None or recipe.split.label is None:
         raise RecipeError(f"Recipe {recipe.source} needs split.label and split.debias for `debias`")
     start = time.perf_counter()
-    label, bias, mode = recipe.split.label, recipe.split.debias.bias, recipe.debias.mode
     model = ensure_trained(recipe, run, device=device, progress=progress).cpu()
     splits = build_splits(recipe)
+    with atomic_folder(out, last="report.json") as tmp:  # a killed run leaves no half report
+        report = _fit_and_report(recipe, model, splits, run, tmp, device, progress, start)
+    return report
+
+
+def _fit_and_report(
+    recipe: Recipe, model, splits: dict, run: Path, out: Path, device: str, progress: bool, start: float
+) -> dict:
+    """Fit the recipe's debiaser(s) on D_B, score D_T, write classifiers and report into ``out``."""
+    label, bias, mode = recipe.split.label, recipe.split.debias.bias, recipe.debias.mode
     biased, test = splits["biased"], splits["test"]
     y_col = biased.schema.position(label)
     test_images, test_factors = load_images(test), test.factors
     fits = {"latent": _fit_latent, "rebalance": _fit_rebalance}
     parts = [mode] if mode != "both" else list(fits)
-    out.mkdir(parents=True, exist_ok=True)
     probabilities, extra = [], {}
     for part in parts:
         name = "classifier.safetensors" if mode != "both" else f"classifier_{part}.safetensors"

@@ -12,14 +12,21 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import torch
 
-from deae_aug.evaluate.oracle import AttributeOracle
 from deae_aug.explore.latent import decode
 from deae_aug.models.autoencoder import Autoencoder
 from deae_aug.training.samples import to_uint8
+
+
+class AttributeReader(Protocol):
+    """What reads attribute values off images, such as ``deae_aug.evaluate.oracle.AttributeOracle``
+    (exploration sits below evaluation, so it names the behaviour, not the class)."""
+
+    def predict(self, images: torch.Tensor) -> torch.Tensor: ...
 
 
 def rgb_to_lab(rgb: np.ndarray) -> np.ndarray:
@@ -89,7 +96,7 @@ def mine_novel_colours(
     n: int = 200,
     min_delta_e: float = 10.0,
     seed: int = 0,
-    oracle: AttributeOracle | None = None,
+    oracle: AttributeReader | None = None,
     factors: np.ndarray | None = None,
     protect: Sequence[int] = (),
 ) -> NovelColours:

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import shutil
+import zipfile
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from deae_aug.errors import UserError
@@ -25,7 +28,7 @@ KEEP = 2
 def save_checkpoint(run: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer, meta: dict) -> Path:
     folder = Path(run) / CHECKPOINTS
     name = f"step_{meta['step']:07d}"
-    tmp, final = folder / f".tmp-{name}", folder / name
+    tmp, final = folder / f".{name}.partial-{os.getpid()}", folder / name
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
@@ -56,15 +59,43 @@ def load_meta(checkpoint: Path) -> dict:
         raise UserError(f"checkpoint {checkpoint} has no readable meta.json ({type(e).__name__})") from None
 
 
+def _earlier(checkpoint: Path) -> str:
+    """Advice naming the newest other checkpoint of the run, if there is one."""
+    others = sorted(p for p in checkpoint.parent.glob("step_*") if p != checkpoint and p.is_dir())
+    if not others:
+        return "train the run again"
+    return (
+        f"point {checkpoint.parent / 'latest'} at {others[-1].name} (the previous checkpoint) or train again"
+    )
+
+
 def load_weights(checkpoint: Path, device: torch.device | str = "cpu") -> dict[str, torch.Tensor]:
+    path = checkpoint / "model.safetensors"
     try:
-        return load_file(checkpoint / "model.safetensors", device=str(device))
-    except (OSError, ValueError, RuntimeError) as e:
-        raise UserError(f"checkpoint {checkpoint}/model.safetensors is unreadable: {e}") from None
+        return load_file(path, device=str(device))
+    except (OSError, ValueError, RuntimeError, SafetensorError) as e:
+        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise UserError(
+            f"checkpoint file {path} is damaged or unreadable ({reason}); {_earlier(checkpoint)}"
+        ) from None
 
 
 def load_optimizer_state(checkpoint: Path) -> dict:
-    return torch.load(checkpoint / "optimizer.pt", map_location="cpu", weights_only=True)
+    """The optimizer state, loaded with ``weights_only``: a file that would need code to unpickle
+    is refused, never executed."""
+    path = checkpoint / "optimizer.pt"
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        raise UserError(
+            f"checkpoint file {path} is not a plain tensor checkpoint and was not loaded "
+            f"(it asks to run code); {_earlier(checkpoint)}"
+        ) from None
+    except (OSError, RuntimeError, EOFError, zipfile.BadZipFile) as e:
+        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise UserError(
+            f"checkpoint file {path} is damaged or unreadable ({reason}); {_earlier(checkpoint)}"
+        ) from None
 
 
 def describe_mismatch(saved: dict, current: dict, prefix: str = "") -> list[str]:

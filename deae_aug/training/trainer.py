@@ -26,7 +26,7 @@ from deae_aug.data.build import build_splits
 from deae_aug.data.dataset import AttributeDataset
 from deae_aug.data.sampler import GroupSampler
 from deae_aug.errors import UserError
-from deae_aug.io import atomic_write_text, save_png
+from deae_aug.io import atomic_write_text, remove_stale, save_png
 from deae_aug.models.autoencoder import Autoencoder, ModelConfig
 from deae_aug.recipes import Recipe, TrainSection, recipe_from_dict
 from deae_aug.training.checkpoint import (
@@ -154,6 +154,21 @@ def learning_rate(t: TrainSection, step: int) -> float:
     return t.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
+def trim_log(path: Path, step: int) -> None:
+    """Drop the rows a killed run logged after its last checkpoint, so a resumed run's log has
+    every step once and in order (rewritten atomically)."""
+    if not path.is_file():
+        return
+    kept = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            if json.loads(line).get("step", 0) <= step:
+                kept.append(line)
+        except json.JSONDecodeError:
+            continue  # a line cut off by the kill
+    atomic_write_text(path, "".join(f"{line}\n" for line in kept))
+
+
 def load_model(run: str | Path, device: str | torch.device = "cpu") -> tuple[Autoencoder, dict]:
     """A trained model and its meta (schema, recipe, step) from a run folder or checkpoint folder."""
     path = Path(run)
@@ -186,6 +201,8 @@ def train(
         )
     if lead:
         run.mkdir(parents=True, exist_ok=True)
+        for folder in (run, run / "checkpoints", run / "samples"):
+            remove_stale(folder)  # what a killed run of this folder left
         atomic_write_text(run / "recipe.yaml", yaml.safe_dump(recipe.to_dict(), sort_keys=False))
 
     torch.manual_seed(recipe.seed)
@@ -199,6 +216,8 @@ def train(
         model.load_state_dict(load_weights(checkpoint, dev))
         optimizer.load_state_dict(load_optimizer_state(checkpoint))
         step = meta["step"]
+        if lead:
+            trim_log(run / "metrics.jsonl", step)
     elif t.init_from:
         model_init, meta = load_model(t.init_from)
         check_compatible(meta, cfg, schema, f"warm start {t.init_from}", ignore_variant=True)

@@ -121,6 +121,26 @@ def test_two_worker_dataloader_loads_model_lazily(run):
     assert sorted(labels.tolist()) == list(range(8))
 
 
+def test_seeded_draws_differ_across_workers_and_epochs_and_repeat_on_a_rerun(run):
+    aug = DEAEAugment(run, seed=3)
+    aug.draw(1)  # the main process draws before the workers fork
+
+    class Params(Images):
+        def __getitem__(self, i):
+            q = aug.draw(1)[0]
+            return torch.tensor([q["t"], q["partner"]], dtype=torch.float64)
+
+    def two_epochs() -> list[torch.Tensor]:
+        torch.manual_seed(0)
+        loader = DataLoader(Params(), batch_size=2, num_workers=2)
+        return [torch.cat(list(loader)) for _ in range(2)]
+
+    first, rerun = two_epochs(), two_epochs()
+    t = torch.cat(first)[:, 0]
+    assert len(set(t.tolist())) == len(t) == 16  # no worker or epoch repeats another's draws
+    assert all(torch.equal(a, b) for a, b in zip(first, rerun, strict=True))
+
+
 def test_batched_form_matches_per_sample(run):
     aug = DEAEAugment(run, seed=0, p=0.5)
     x = torch.stack([image_u8(i) for i in range(6)])

@@ -51,6 +51,19 @@ def test_unreadable_image_names_file(tmp_path):
         ManifestDataset(csv)
 
 
+def test_truncated_image_is_found_before_training_with_its_row(tmp_path):
+    csv = make_manifest(tmp_path, write_images(tmp_path, size=64))
+    noise = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    Image.fromarray(noise).save(tmp_path / "img3.png")
+    data = (tmp_path / "img3.png").read_bytes()
+    (tmp_path / "img3.png").write_bytes(data[: len(data) // 2])  # the header is intact
+    with Image.open(tmp_path / "img3.png") as im:
+        assert im.size == (64, 64)  # what a header check sees
+    with pytest.raises(DataError, match=r"row 5: image .*img3.png is unreadable") as e:
+        ManifestDataset(csv)
+    assert "\n" not in str(e.value)
+
+
 def test_corrupt_pixels_found_at_load_name_the_file(tmp_path):
     csv = make_manifest(tmp_path)
     ds = ManifestDataset(csv)

@@ -246,3 +246,43 @@ def test_layered_colours_train_on_shapes_and_recolour_without_moving_the_shape(t
     recoloured[:, model.blocks[5]] = z[1:, model.blocks[5]]
     before, after = model.decoder.structure(z[:1]), model.decoder.structure(recoloured)
     assert all(torch.equal(a, b) for a, b in zip(before, after, strict=True))
+
+
+class _Payload:
+    def __reduce__(self):
+        return (os.system, ("echo pwned > pwned.txt",))
+
+
+@pytest.mark.parametrize("damage", ["empty", "truncated"])
+def test_damaged_weights_name_the_file_and_the_previous_checkpoint(tmp_path, damage):
+    train(tiny(steps=6), tmp_path, device="cpu", progress=False)
+    latest = tmp_path / "checkpoints" / (tmp_path / "checkpoints" / "latest").read_text().strip()
+    weights_file = latest / "model.safetensors"
+    data = weights_file.read_bytes()
+    weights_file.write_bytes(b"" if damage == "empty" else data[: len(data) // 2])
+    with pytest.raises(UserError) as e:
+        load_model(tmp_path)
+    assert "\n" not in str(e.value)
+    assert str(weights_file) in str(e.value) and "step_0000003 (the previous checkpoint)" in str(e.value)
+
+
+def test_optimizer_state_that_would_run_code_is_refused_on_one_line(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    train(tiny(steps=3), tmp_path / "run", device="cpu", progress=False)
+    hostile = next((tmp_path / "run" / "checkpoints").glob("step_*")) / "optimizer.pt"
+    torch.save({"state": _Payload()}, hostile)
+    with pytest.raises(UserError, match="not a plain tensor checkpoint and was not loaded") as e:
+        train(tiny(steps=6), tmp_path / "run", device="cpu", resume=True, progress=False)
+    assert "\n" not in str(e.value) and "weights_only" not in str(e.value)
+    assert not (tmp_path / "pwned.txt").exists()
+
+
+def test_resume_trims_the_rows_logged_after_the_last_checkpoint(tmp_path):
+    train(tiny(steps=3), tmp_path, device="cpu", progress=False)
+    log = tmp_path / "metrics.jsonl"
+    with log.open("a") as f:  # what a run killed at step 5, after checkpoint 3, leaves behind
+        f.write(json.dumps({"step": 4, "total": 1.0}) + "\n" + json.dumps({"step": 5, "total": 1.0}) + "\n")
+        f.write('{"step": 6, "tot')
+    train(tiny(steps=6), tmp_path, device="cpu", resume=True, progress=False)
+    steps = [json.loads(line)["step"] for line in log.read_text().splitlines()]
+    assert steps == [1, 2, 3, 4, 5, 6]
