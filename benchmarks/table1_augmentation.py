@@ -102,15 +102,27 @@ def fidelity(
     oracle, images: torch.Tensor, records: pd.DataFrame, small: AttributeDataset, label: str
 ) -> dict:
     """Shares of synthetic images in which the oracle reads the source's label, and every attribute
-    that was not edited, as the source's values."""
+    that was not edited, as the source's values; the latter also per edited attribute and, for
+    interpolated edits, per quarter of t (where in-between values are hardest to draw)."""
     read = oracle.predict(to_float(images)).numpy()
     source = small.factors[records["source_index"].to_numpy()]
     edited = records["attribute"].map(small.schema.names.index).to_numpy()
     same = read == source
     same[np.arange(len(same)), edited] = True
+    kept = same.all(1)
+    interpolated = records["partner_index"].to_numpy() >= 0
+    quarter = np.minimum((records["t"].to_numpy() * 4).astype(int), 3)
     return {
         "label": float(same[:, small.schema.position(label)].mean()),
-        "unedited": float(same.all(1).mean()),
+        "unedited": float(kept.mean()),
+        "unedited_by_attribute": {
+            a: float(kept[records["attribute"] == a].mean()) for a in sorted(records["attribute"].unique())
+        },  # fmt: skip
+        "unedited_by_t": {
+            f"{q / 4:.2f}-{(q + 1) / 4:.2f}": float(kept[interpolated & (quarter == q)].mean())
+            for q in range(4)
+            if (interpolated & (quarter == q)).any()
+        },  # fmt: skip
     }
 
 
@@ -198,7 +210,8 @@ def main() -> None:
                 torch.cat([small_x, enlarge(images, args.scale)]),
                 torch.cat([small_y, labels]),
             )
-            print(f"seed {seed} {variant} images: oracle keeps {kept[variant][-1]}", flush=True)
+            keeps = {key: kept[variant][-1][key] for key in ("label", "unedited")}
+            print(f"seed {seed} {variant} images: oracle keeps {keeps}", flush=True)
         if FILTERED in args.rows:
             images, records = synthetic_images(
                 models["deae"], small, attributes, 2 * args.count, recipe, seed
@@ -254,7 +267,13 @@ def main() -> None:
         "synthetic_attributes": attributes,
         "augmenter_train_seconds": train_seconds,
         "oracle_keeps": {
-            variant: {key: summary([f[key] for f in values]) for key in ("label", "unedited")}
+            variant: {
+                **{key: summary([f[key] for f in values]) for key in ("label", "unedited")},
+                **{
+                    key: {k: summary([f[key][k] for f in values]) for k in values[0][key]}
+                    for key in ("unedited_by_attribute", "unedited_by_t")
+                },
+            }  # fmt: skip
             for variant, values in kept.items()
         },
         "split_sizes": {name: len(ds) for name, ds in splits.items()},
@@ -296,6 +315,14 @@ def table(payload: dict, args: argparse.Namespace, splits: dict) -> str:
     for variant, k in payload["oracle_keeps"].items():
         cells = " | ".join(f"{k[key]['mean']:.1%} ± {k[key]['std']:.1%}" for key in ("label", "unedited"))
         lines.append(f"| {names[variant]} | {cells} |")
+    breakdowns = (("unedited_by_attribute", "edited attribute"), ("unedited_by_t", "t of interpolated edits"))
+    for key, what in breakdowns:
+        columns = list(next(iter(payload["oracle_keeps"].values()))[key])
+        lines += ["", f"Every unedited attribute kept, by {what}:", "",
+                  "| images | " + " | ".join(columns) + " |", "|---|" + "---|" * len(columns)]  # fmt: skip
+        for variant, k in payload["oracle_keeps"].items():
+            cells = " | ".join(f"{k[key][c]['mean']:.1%}" for c in columns)
+            lines.append(f"| {names[variant]} | {cells} |")
     lines.append(
         f"\nWall time {payload['wall_seconds'] / 60:.1f} min; torch {payload['environment']['torch']}.\n"
     )

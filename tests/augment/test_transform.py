@@ -1,6 +1,5 @@
 import pickle
 
-import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -151,7 +150,7 @@ def test_batched_form_matches_per_sample(run):
         assert (single.int() - out[i].int()).abs().max() <= 1  # same edit, batch or not
         if not q["apply"]:
             assert torch.equal(out[i], x[i])
-    assert np.unique([q["apply"] for q in params]).size >= 1
+    assert {q["apply"] for q in params} == {True, False}  # both branches ran (seed 0 draws both)
 
 
 def test_residual_adds_the_decoded_change_to_the_input(run):
@@ -218,25 +217,22 @@ def test_protected_attribute_is_unchanged_by_the_oracle(tmp_path):
 
 @pytest.mark.parametrize("mode", ["udv", "novel"])
 def test_direction_modes_move_only_the_chosen_block(run, mode):
-    from deae_aug.explore.directions import combine
-
     aug = DEAEAugment(run, attributes=["bg_color"], mode=mode, seed=0)
     x = torch.stack([image_u8(i) for i in range(4)])
-    out, params = aug.augment_batch(x)
+    model, k = aug.model, 3  # bg_color is the fourth block
+    decoded: list[torch.Tensor] = []  # the codes the transform hands to the decoder
+    hook = model.decoder.register_forward_pre_hook(lambda module, args: decoded.append(args[0].clone()))
+    try:
+        out, params = aug.augment_batch(x)
+    finally:
+        hook.remove()
     assert all(q["attribute"] == "bg_color" for q in params)
     assert all(len(q["values"]) == 1 if mode == "udv" else len(q["values"]) >= 2 for q in params)
-    model, k = aug.model, 3  # bg_color is the fourth block
     udv, scale = aug.directions(k)
     assert scale > 0 and torch.allclose(udv.norm(dim=1)[udv.abs().sum(1) > 0], torch.ones(1))
     with torch.no_grad():
-        z = model.encode(x.float().div(127.5).sub(1))
-        before = z.clone()
-        for i, q in enumerate(params):
-            weights = dict(zip(q["values"], (1.0, 1.0, -1.0), strict=False))
-            if len(q["values"]) < 3:  # udv, or novel on a two-valued attribute: along v_a
-                weights = {q["values"][0]: 1.0}
-            z[i, model.blocks[k]] += q["t"] * scale * torch.from_numpy(combine(udv.numpy(), weights))
-        changed = (z != before).any(0).nonzero().flatten()
-        assert changed.min() >= model.blocks[k].start and changed.max() < model.blocks[k].stop
-        expected = model.decode(z).clamp(-1, 1).add(1).mul(127.5).round().byte()
-    assert (expected.int() - out.int()).abs().max() <= 1
+        before = model.encode(x.float().div(127.5).sub(1))
+    moved = (decoded[-1] - before).abs() > 1e-6
+    assert moved.any(0).nonzero().flatten().tolist() == list(
+        range(model.blocks[k].start, model.blocks[k].stop)
+    )

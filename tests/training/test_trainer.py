@@ -1,5 +1,6 @@
 import json
 import os
+import socket
 import subprocess
 import sys
 
@@ -154,6 +155,12 @@ def test_nan_loss_stops_with_clear_message_and_keeps_checkpoint(tmp_path, monkey
     assert meta["step"] == 3
 
 
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def test_two_process_distributed_run(tmp_path):
     """torchrun --nproc_per_node=2 with gloo on the CPU: both ranks train, rank 0 writes the run."""
     recipe = tmp_path / "tiny.yaml"
@@ -165,7 +172,7 @@ def test_two_process_distributed_run(tmp_path):
         "-m",
         "torch.distributed.run",
         "--nproc_per_node=2",
-        "--master_port=29533",
+        f"--master_port={free_port()}",
         "-m",
         "deae_aug.cli",
         "train",
