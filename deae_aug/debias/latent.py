@@ -12,8 +12,8 @@ with training images' bias blocks swapped in, so a test image is classified as i
 the backgrounds the classifier was trained on. On Fonts that costs more than it gains (a decoded
 copy loses letter detail; benchmarks/debias_validation.py), so it is off by default.
 
-scikit-learn style: ``fit`` / ``predict`` / ``predict_proba`` on images, parameters validated
-in ``fit``.
+A scikit-learn estimator: ``__init__`` only stores, ``fit`` validates and returns self, and
+``get_params``, ``clone`` and ``check_is_fitted`` work; it reads images, not feature arrays.
 """
 
 from __future__ import annotations
@@ -26,10 +26,13 @@ import numpy as np
 import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LogisticRegression
 from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import LabelBinarizer, StandardScaler
+from sklearn.utils.validation import check_is_fitted
 
 from deae_aug.errors import UserError
 from deae_aug.explore.latent import decode, encode
@@ -39,7 +42,7 @@ from deae_aug.models.autoencoder import Autoencoder
 CLASSIFIERS = ("logistic", "mlp")
 
 
-class Debiaser:
+class Debiaser(ClassifierMixin, BaseEstimator):
     """Parameters
     ----------
     model : trained autoencoder whose blocks follow ``names``
@@ -47,6 +50,7 @@ class Debiaser:
     label : the attribute to predict; its block is always kept
     bias : attributes whose blocks are dropped from the classifier's input
     classifier : ``"logistic"`` (logistic regression) or ``"mlp"`` (one hidden layer of 256)
+    random_state : seeds the classifier and the counterfactual draws
     counterfactuals : swapped-bias copies of each training code to add (0: the paper's method)
     test_counterfactuals : swapped-bias copies of each test code to average predictions over
         (0: classify the image's own code)
@@ -59,13 +63,18 @@ class Debiaser:
         label: str,
         bias: Sequence[str],
         classifier: str = "logistic",
-        seed: int = 0,
+        random_state: int = 0,
         counterfactuals: int = 0,
         test_counterfactuals: int = 0,
     ) -> None:
-        self.model, self.names, self.label = model, tuple(names), label
-        self.bias, self.classifier, self.seed = tuple(bias), classifier, seed
-        self.counterfactuals, self.test_counterfactuals = counterfactuals, test_counterfactuals
+        self.model = model
+        self.names = names
+        self.label = label
+        self.bias = bias
+        self.classifier = classifier
+        self.random_state = random_state
+        self.counterfactuals = counterfactuals
+        self.test_counterfactuals = test_counterfactuals
 
     def _validate(self) -> None:
         for name in (self.label, *self.bias):
@@ -77,14 +86,14 @@ class Debiaser:
             raise UserError("Debiaser: name at least one bias attribute to drop")
         if self.classifier not in CLASSIFIERS:
             raise UserError(f"Debiaser classifier must be one of {CLASSIFIERS}, got {self.classifier!r}")
-        for key in ("counterfactuals", "test_counterfactuals"):
+        for key in ("random_state", "counterfactuals", "test_counterfactuals"):
             value = getattr(self, key)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise UserError(f"Debiaser {key} must be an integer >= 0, got {value!r}")
 
     @property
     def bias_dims(self) -> np.ndarray:
-        blocks = [self.model.blocks[self.names.index(b)] for b in self.bias]
+        blocks = [self.model.blocks[list(self.names).index(b)] for b in self.bias]
         return np.concatenate([np.arange(s.start, s.stop) for s in blocks])
 
     @property
@@ -113,7 +122,7 @@ class Debiaser:
     def counterfactual_codes(self, codes: torch.Tensor) -> torch.Tensor:
         """``counterfactuals`` copies of ``codes``, each with the bias blocks of random rows, re-encoded."""
         donors = codes[:, torch.from_numpy(self.bias_dims)]
-        return self.swapped_copies(codes, donors, self.counterfactuals, self.seed)
+        return self.swapped_copies(codes, donors, self.counterfactuals, self.random_state)
 
     def fit(self, images: torch.Tensor, labels: np.ndarray | torch.Tensor) -> Debiaser:
         self._validate()
@@ -123,17 +132,19 @@ class Debiaser:
             codes = torch.cat([codes, self.counterfactual_codes(codes)])
             labels = np.tile(labels, 1 + self.counterfactuals)
         if self.classifier == "logistic":
-            head = LogisticRegression(max_iter=2000, C=1.0, random_state=self.seed)
+            head = LogisticRegression(max_iter=2000, C=1.0, random_state=self.random_state)
         else:
-            head = MLPClassifier(hidden_layer_sizes=(256,), max_iter=500, random_state=self.seed)
+            head = MLPClassifier(hidden_layer_sizes=(256,), max_iter=500, random_state=self.random_state)
         self.pipeline_ = make_pipeline(StandardScaler(), head)
         self.pipeline_.fit(codes.numpy()[:, self.kept_dims], labels)
         self.classes_ = self.pipeline_.classes_
         return self
 
     def _check_fitted(self) -> None:
-        if not hasattr(self, "pipeline_"):
-            raise UserError("Debiaser is not fitted yet; call fit(images, labels) first")
+        try:
+            check_is_fitted(self, "pipeline_")
+        except NotFittedError:
+            raise UserError("Debiaser is not fitted yet; call fit(images, labels) first") from None
 
     def predict(self, images: torch.Tensor) -> np.ndarray:
         proba = self.predict_proba(images)
@@ -144,7 +155,7 @@ class Debiaser:
         codes = encode(self.model, images)
         n, copies = len(codes), self.test_counterfactuals
         if copies:
-            codes = self.swapped_copies(codes, self.donors_, copies, self.seed + 1)
+            codes = self.swapped_copies(codes, self.donors_, copies, self.random_state + 1)
         proba = self.pipeline_.predict_proba(codes.numpy()[:, self.kept_dims])
         return proba.reshape(max(copies, 1), n, -1).mean(axis=0)
 
@@ -165,11 +176,11 @@ class Debiaser:
                 arrays |= {f"coef.{i}": w, f"intercept.{i}": b}
         tensors = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in arrays.items()}
         meta = {
-            "names": json.dumps(self.names),
+            "names": json.dumps(list(self.names)),
             "label": self.label,
-            "bias": json.dumps(self.bias),
+            "bias": json.dumps(list(self.bias)),
             "classifier": self.classifier,
-            "seed": str(self.seed),
+            "seed": str(self.random_state),
             "test_counterfactuals": str(self.test_counterfactuals),
             "out_activation": getattr(head, "out_activation_", ""),
         }
@@ -187,7 +198,7 @@ class Debiaser:
             meta["label"],
             json.loads(meta["bias"]),
             meta["classifier"],
-            seed=int(meta.get("seed", 0)),
+            random_state=int(meta.get("seed", 0)),
             test_counterfactuals=int(meta.get("test_counterfactuals", 0)),
         )
         deb.donors_ = torch.from_numpy(arrays["donors"]) if "donors" in arrays else torch.empty(0)

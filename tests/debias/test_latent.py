@@ -53,6 +53,29 @@ def test_errors_name_the_problem(model):
         Debiaser(model, NAMES, "letter", ["bg_color"]).predict(torch.zeros(2, 3, 16, 16))
 
 
+def test_debiaser_is_a_scikit_learn_estimator(model, monkeypatch):
+    from sklearn.base import clone, is_classifier
+    from sklearn.exceptions import NotFittedError
+    from sklearn.utils.validation import check_is_fitted
+
+    bias = ["bg_color"]
+    deb = Debiaser(model, list(NAMES), "letter", bias, classifier="mlp", random_state=3, counterfactuals=2)
+    assert deb.bias is bias  # __init__ stores its arguments as given
+    params = deb.get_params()
+    assert params["random_state"] == 3 and params["counterfactuals"] == 2 and params["classifier"] == "mlp"
+    assert is_classifier(deb)
+    with pytest.raises(NotFittedError):
+        check_is_fitted(deb)
+    twin = clone(deb.set_params(classifier="logistic", counterfactuals=0))
+    assert twin is not deb and twin.get_params()["classifier"] == "logistic"
+    codes = torch.from_numpy(np.random.default_rng(0).standard_normal((40, 13)).astype(np.float32))
+    labels = (codes[:, 0] > 0).long().numpy()
+    monkeypatch.setattr(latent_module, "encode", lambda m, images: images)
+    assert twin.fit(codes, labels) is twin
+    check_is_fitted(twin)
+    assert twin.score(codes, labels) > 0.9
+
+
 def test_group_report_on_a_known_case():
     labels = np.array([0, 0, 1, 1, 0, 1])
     bias = np.array([0, 1, 0, 1, 0, 1])
@@ -103,7 +126,7 @@ def test_save_and_load_give_the_same_predictions(model, monkeypatch, tmp_path, c
     deb = Debiaser(model, NAMES, "letter", ["bg_color"], classifier=classifier).fit(codes, labels)
     loaded = Debiaser.load(deb.save(tmp_path / "clf.safetensors"), model)
     assert torch.equal(loaded.donors_, deb.donors_)
-    assert loaded.bias == ("bg_color",) and loaded.label == "letter"
+    assert list(loaded.bias) == ["bg_color"] and loaded.label == "letter"
     assert np.allclose(loaded.predict_proba(codes), deb.predict_proba(codes), atol=1e-6)
     assert np.array_equal(loaded.predict(codes), deb.predict(codes))
 
