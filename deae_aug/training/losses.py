@@ -1,55 +1,27 @@
-"""Group losses of GSL-AE and DEAE (design.md sections 2-3), on a batch of GSL groups.
+"""Group losses of GSL-AE and DEAE, on a batch of GSL groups, as small term functions.
 
 A batch ``x`` has shape (G, K + 1, 3, H, W): per group a centre (index 0) and, for each
-attribute k, a partner (index 1 + k) that shares attribute k with the centre.
+attribute k, a partner (index 1 + k) that shares attribute k with the centre. Every decode of a
+pass goes through the decoder in one call; a term weighted 0 is never computed.
 
-- ``recon``  L_r: every image reconstructs itself.
-- ``swap``   L_sr: the centre decoded with block k taken from partner k gives the centre, the
-  partner with the centre's block k gives the partner, and the cover code (block k from
-  partner k, for every k) gives the centre.
-- ``cycle``  L_csr: swap a block the pair does *not* share, decode, re-encode, swap back, decode:
-  the originals must come back.
-- ``latent`` partner k's block k should equal the centre's block k (they share attribute k):
-  their L1 gap divided by the gap to partners that differ in k. The swap loss asks this of the
-  decoded image; asking it of the code costs no decode and pins each block to its attribute's
-  value. The ratio cannot be lowered by collapsing every code to one point (a plain L1 with a
-  detached scale could, and did: reconstruction L1 0.09 -> 0.61).
-- ``reg``    DEAE's L_reg: interpolate block k between the centre and a partner that differs
-  in k, decode, re-encode; every block except k must match the centre's code (paper eq. 2).
-  It is divided by the mean |code| (no gradient), so the encoder cannot shrink it by scaling
-  the latent down.
-  With ``reg_decoder_only`` the interpolated codes and the centre's code are fixed and the
-  re-encoding uses the encoder's weights without gradient, so only the decoder answers for L_reg: it must draw
-  what the encoder reads as the unchanged attributes (an A moved to a new background must
-  still read as an A). Otherwise the encoder can meet L_reg by reading less from every image.
-- ``blend``  (an addition to the paper, off by default) for the attributes in ``blend_attributes``,
-  typically colours: the image decoded from an L_reg interpolation at t should be the pixel
-  blend (1 - t) D(centre) + t D(centre with the partner's block k), taken without gradient.
-  L_reg only asks that the *other* blocks survive, so nothing says what an in-between colour
-  code should look like: with three background colours in D_S, midway codes decoded to
-  multicoloured blotches. For a colour, the pixel blend is the in-between colour itself.
-- ``classify`` (an addition, off by default) each block's linear head must predict its
-  attribute's value from that block alone, and L_reg's re-encoded decodes must still predict the
-  values they kept. Swaps alone never ask a block to tell apart values that never share an image
-  with the rest: when letters A, B and C each appear on one background only, the background
-  block can say which of them it is, the letter block may read all three alike, and an A moved
-  to B's background decodes as a B.
-- ``counterfactual`` (an addition, off by default; needs ``classify``) each centre decoded with
-  block k from another group's centre, a combination the data may never hold, must be read by
-  the encoder and heads as the values it was built from. Encoder and heads judge without
-  gradient and the codes are fixed, so only the decoder answers: L_reg's classify term lets the
-  encoder read a wrongly drawn decode as right, and at 0% an A moved to B's background still
-  decoded as a B. On fonts_bias it made more swaps read right but debiased worse (CHANGELOG):
-  the judge is only as fair as the heads, which there read G1 letters from their background.
-- ``kl``     beta-VAE's KL divergence to N(0, I).
-
-Image terms are L1. With ``foreground > 0`` each pixel's error weighs 1 + foreground * its
-distance from the target image's median colour (then normalised to mean 1), so the few glyph
-pixels of a Fonts image are not drowned by its background: a plain slim autoencoder on D_S
-learns glyphs after 800 steps instead of blurring them (CHANGELOG 0.4.0).
-
-All decodes of one pass go through the decoder in a single call, and terms weighted 0 are
-never computed.
+Terms (image terms are L1, optionally weighted towards the glyph by ``foreground``):
+- ``recon``: every image reconstructs itself.
+- ``swap`` (GSL's L_sr): the centre with partner k's block k decodes to the centre, partner k
+  with the centre's block k to partner k, and the cover code (every block k from partner k) to
+  the centre.
+- ``cycle`` (L_csr): swap a block the pair does not share, decode, re-encode, swap back, decode.
+- ``latent``: partner k's block k equals the centre's, as a ratio to the gap between blocks that
+  differ (a ratio, so collapsing every code to one point cannot lower it).
+- ``reg`` (DEAE's L_reg, paper eq. 2): interpolate block k towards a partner that differs in k,
+  decode, re-encode; every other block must match the centre's, relative to the mean |code|.
+  ``reg_decoder_only`` re-encodes without gradient to the encoder, so only the decoder answers.
+- ``blend``: an L_reg interpolation of a colour block decodes to the pixel blend of its ends.
+- ``classify``: each block's linear head predicts its attribute, also on L_reg's re-encodings
+  for the values they kept (so a block must tell apart values that never share an image).
+- ``counterfactual``: a centre with block k from another group's centre must read, to the frozen
+  encoder and heads, as the values it was built from.
+- ``kl``: beta-VAE's KL divergence to N(0, I).
+Why each addition exists, and what it measured, is in the CHANGELOG and docs/experiments/.
 """
 
 from __future__ import annotations
@@ -81,6 +53,11 @@ class LossConfig:
     classify: float = 0.0  # 0: the reference (labels are only used to form groups)
     counterfactual: float = 0.0  # 0: the reference (no decode is judged by the heads)
 
+    def weights(self) -> dict[str, float]:
+        return {"recon": 1.0, "swap": self.swap, "latent": self.latent, "reg": self.reg, "cycle": self.cycle,
+                "blend": self.blend, "kl": self.beta, "classify": self.classify,
+                "counterfactual": self.counterfactual}  # fmt: skip
+
 
 def block_masks(model: Autoencoder, device: torch.device) -> torch.Tensor:
     """(K, D) float: row k is 1 on attribute k's latent block."""
@@ -96,9 +73,7 @@ def mix(base: torch.Tensor, donor: torch.Tensor, mask: torch.Tensor) -> torch.Te
 
 
 def frozen_encode(model: Autoencoder, x: torch.Tensor) -> torch.Tensor:
-    """Codes of ``x`` with gradients to ``x`` but none to the encoder's weights (L_reg and the
-    counterfactual term re-encode decodes; only deterministic variants have them, so the encoder's
-    output is the code)."""
+    """Codes of ``x`` with gradients to ``x`` but none to the encoder's weights."""
     weights = {name: w.detach() for name, w in model.encoder.named_parameters()}
     return torch.func.functional_call(model.encoder, weights, (x,))
 
@@ -131,133 +106,65 @@ def head_loss(
     return stacked.mean() if keep is None else stacked[keep].mean()
 
 
-def group_losses(
-    model: Autoencoder,
-    x: torch.Tensor,
-    cfg: LossConfig,
-    generator: torch.Generator | None = None,
-    labels: torch.Tensor | None = None,
-) -> dict[str, torch.Tensor]:
-    """Weighted loss terms and their sum under ``"total"`` for the model's variant; ``labels``
-    (G, K + 1, K) value indices are needed only by ``classify``."""
-    g, n = x.shape[:2]
-    k_count = n - 1
-    variant = model.cfg.variant
-    flat = x.flatten(0, 1)  # (G*(K+1), 3, H, W)
-    mu, logvar = model.encode_stats(flat)
+@dataclass
+class Groups:
+    """One batch of groups and its codes: what every term reads."""
+
+    x: torch.Tensor  # (G, K+1, 3, H, W)
+    z: torch.Tensor  # (G, K+1, D) codes (sampled for the beta-VAE)
+    mu: torch.Tensor  # (G*(K+1), D)
+    logvar: torch.Tensor | None
+    masks: torch.Tensor  # (K, D)
+    labels: torch.Tensor | None  # (G, K+1, K) value indices
+    zc: torch.Tensor  # (G, D) the centres' codes
+    zp: torch.Tensor  # (G, K, D) the partners' codes
+
+    @property
+    def g(self) -> int:
+        return self.x.shape[0]
+
+    @property
+    def k(self) -> int:
+        return self.x.shape[1] - 1
+
+    @property
+    def centres(self) -> torch.Tensor:
+        """(G*K, 3, H, W): each centre once per attribute, partner order."""
+        return self.x[:, :1].expand(-1, self.k, -1, -1, -1).flatten(0, 1)
+
+
+def encode_groups(
+    model: Autoencoder, x: torch.Tensor, generator: torch.Generator | None, labels: torch.Tensor | None
+) -> Groups:
+    """Codes of every image of the batch (sampled with ``generator`` for the beta-VAE)."""
+    mu, logvar = model.encode_stats(x.flatten(0, 1))
     z = mu
     if logvar is not None:
-        eps = torch.randn(mu.shape, generator=generator).to(
-            mu.device
-        )  # CPU generator: same draws on any device
+        eps = torch.randn(mu.shape, generator=generator).to(mu.device)  # CPU generator: any device
         z = mu + eps * (0.5 * logvar).exp()
-    z = z.view(g, n, -1)  # (G, K+1, D)
-    zc, zp = z[:, 0], z[:, 1:]  # (G, D), (G, K, D)
-    masks = block_masks(model, x.device)  # (K, D)
-
-    codes, targets, names = [z.flatten(0, 1)], [flat], ["recon"]
-    use_swap = variant in ("gsl", "deae") and cfg.swap > 0
-    if use_swap:
-        centre_swapped = mix(zc[:, None], zp, masks)  # (G, K, D): centre with block k from partner k
-        partner_swapped = mix(zp, zc[:, None], masks)  # (G, K, D): partner k with the centre's block k
-        cover = (zp * masks).sum(dim=1)  # (G, D)
-        codes += [centre_swapped.flatten(0, 1), partner_swapped.flatten(0, 1), cover]
-        targets += [x[:, :1].expand(-1, k_count, -1, -1, -1).flatten(0, 1), x[:, 1:].flatten(0, 1), x[:, 0]]
-        names += ["swap"] * 3
-
-    terms: dict[str, torch.Tensor] = {}
-    if use_swap and cfg.latent > 0 and k_count > 1:
-        gap = ((zp[:, None] - zc[:, None, None]).abs() * masks[:, None]).sum(-1)  # (G, K block, K partner)
-        eye = torch.eye(k_count, dtype=torch.bool, device=x.device)
-        terms["latent"] = gap[:, eye].mean() / (gap[:, ~eye].mean() + 1e-6)
-
-    use_reg = variant == "deae" and cfg.reg > 0
-    if use_reg:
-        interp = _interpolations(zc, zp, masks, cfg, generator)
-        codes.append(interp.codes.detach() if cfg.reg_decoder_only else interp.codes)
-    use_blend = use_reg and cfg.blend > 0 and bool(cfg.blend_attributes)
-    if use_blend:
-        blended = torch.isin(interp.attribute, torch.tensor(list(cfg.blend_attributes), device=x.device))
-
-    use_counterfactual = use_swap and cfg.counterfactual > 0 and g > 1
-    if use_counterfactual:
-        if labels is None or not model.heads:
-            raise ValueError("the counterfactual loss needs labels and a model built with head_classes")
-        offset = int(torch.randint(1, g, (1,), generator=generator))
-        donor = torch.roll(torch.arange(g, device=x.device), offset)  # another group's centre
-        fakes = mix(zc[:, None], zc[donor][:, None], masks).detach()  # (G, K, D): block k from the donor
-        eye = torch.eye(k_count, dtype=torch.bool, device=x.device)
-        fake_labels = torch.where(eye, labels[donor, 0][:, None], labels[:, 0][:, None])  # (G, K, K)
-        codes.append(fakes.flatten(0, 1))
-
-    use_cycle = variant in ("gsl", "deae") and cfg.cycle > 0 and k_count > 1
-    if use_cycle:
-        j = (torch.arange(k_count, device=x.device) + 1) % k_count  # a block partner k does not share
-        mj = masks[j]  # (K, D)
-        cycle_a, cycle_b = mix(zc[:, None], zp, mj), mix(zp, zc[:, None], mj)
-        codes += [cycle_a.flatten(0, 1), cycle_b.flatten(0, 1)]
-
-    sizes = [c.shape[0] for c in codes]
-    decoded = model.decode(torch.cat(codes)).split(sizes)  # one decoder call
-
-    for name, out, target in zip(names, decoded, targets, strict=False):
-        terms[name] = terms.get(name, 0.0) + image_l1(out, target, cfg.foreground)
-    if use_swap:
-        terms["swap"] = terms["swap"] / 3
-    if use_reg:
-        moved = decoded[len(names)]
-        base = interp.base.detach() if cfg.reg_decoder_only else interp.base
-        recoded = frozen_encode(model, moved) if cfg.reg_decoder_only else model.encode(moved)
-        err = ((recoded - base).abs() * interp.keep).sum() / interp.keep.sum()
-        terms["reg"] = err / (interp.base.abs().mean().detach() + 1e-6)
-    use_classify = cfg.classify > 0
-    if use_classify:
-        if labels is None or not model.heads:
-            raise ValueError("the classify loss needs labels and a model built with head_classes")
-        terms["classify"] = head_loss(model, z.flatten(0, 1), labels.flatten(0, 1))
-        if use_reg:  # the moved block's value is in between; every other value is the centre's
-            kept = torch.ones(len(moved), k_count, dtype=torch.bool, device=x.device)
-            kept[torch.arange(len(moved), device=x.device), interp.attribute] = False
-            centre = labels[:, 0].repeat(len(moved) // g, 1)
-            terms["classify"] = terms["classify"] + head_loss(model, recoded, centre, kept)
-    if use_blend and blended.any():
-        start = decoded[0].view(g, n, *x.shape[2:])[:, 0].repeat(len(interp.t) // g, 1, 1, 1)[blended]
-        t = interp.t[blended].view(-1, 1, 1, 1)
-        with torch.no_grad():
-            end = model.decode(interp.ends[blended])
-        target = ((1 - t) * start + t * end).detach()
-        terms["blend"] = image_l1(moved[blended], target, cfg.foreground)
-    if use_counterfactual:
-        judged = frozen_encode(model, decoded[len(names) + int(use_reg)])
-        terms["counterfactual"] = head_loss(model, judged, fake_labels.flatten(0, 1), frozen=True)
-    if use_cycle:
-        xa, xb = decoded[-2], decoded[-1]
-        za, zb = model.encode(torch.cat([xa, xb])).chunk(2)
-        mj_rep = mj.repeat(g, 1)
-        back = model.decode(torch.cat([mix(za, zb, mj_rep), mix(zb, za, mj_rep)]))
-        target = torch.cat([x[:, :1].expand(-1, k_count, -1, -1, -1).flatten(0, 1), x[:, 1:].flatten(0, 1)])
-        terms["cycle"] = image_l1(back, target, cfg.foreground)
-    if logvar is not None:
-        terms["kl"] = -0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).sum(dim=1).mean() / flat[0].numel()
-
-    weights = {"recon": 1.0, "swap": cfg.swap, "latent": cfg.latent, "reg": cfg.reg, "cycle": cfg.cycle,
-               "blend": cfg.blend, "kl": cfg.beta, "classify": cfg.classify,
-               "counterfactual": cfg.counterfactual}  # fmt: skip
-    terms["total"] = sum(weights[name] * value for name, value in terms.items())
-    return terms
+    z = z.view(*x.shape[:2], -1)
+    return Groups(x, z, mu, logvar, block_masks(model, x.device), labels, z[:, 0], z[:, 1:])
 
 
-class GroupLoss(torch.nn.Module):
-    """The model and its losses as one module, so DistributedDataParallel sees one forward."""
+def swap_codes(b: Groups) -> torch.Tensor:
+    """Centre with block k from partner k, partner k with the centre's block k, and the cover."""
+    centre_swapped = mix(b.zc[:, None], b.zp, b.masks)
+    partner_swapped = mix(b.zp, b.zc[:, None], b.masks)
+    cover = (b.zp * b.masks).sum(dim=1)
+    return torch.cat([centre_swapped.flatten(0, 1), partner_swapped.flatten(0, 1), cover])
 
-    def __init__(self, model: Autoencoder, cfg: LossConfig) -> None:
-        super().__init__()
-        self.model, self.cfg = model, cfg
 
-    def forward(
-        self, x: torch.Tensor, generator: torch.Generator | None = None, labels: torch.Tensor | None = None
-    ) -> dict[str, torch.Tensor]:
-        return group_losses(self.model, x, self.cfg, generator, labels)
+def swap_loss(b: Groups, decoded: torch.Tensor, foreground: float) -> torch.Tensor:
+    n = b.g * b.k
+    parts = decoded.split([n, n, b.g])
+    targets = [b.centres, b.x[:, 1:].flatten(0, 1), b.x[:, 0]]
+    return sum(image_l1(out, t, foreground) for out, t in zip(parts, targets, strict=True)) / 3
+
+
+def latent_loss(b: Groups) -> torch.Tensor:
+    gap = ((b.zp[:, None] - b.zc[:, None, None]).abs() * b.masks[:, None]).sum(-1)  # (G, K block, K partner)
+    eye = torch.eye(b.k, dtype=torch.bool, device=b.x.device)
+    return gap[:, eye].mean() / (gap[:, ~eye].mean() + 1e-6)
 
 
 @dataclass
@@ -272,17 +179,11 @@ class Interpolations:
     attribute: torch.Tensor  # (M,) k
 
 
-def _interpolations(
-    zc: torch.Tensor,
-    zp: torch.Tensor,
-    masks: torch.Tensor,
-    cfg: LossConfig,
-    generator: torch.Generator | None,
-) -> Interpolations:
+def interpolations(b: Groups, cfg: LossConfig, generator: torch.Generator | None) -> Interpolations:
     """For each draw and each attribute in ``cfg.reg_attributes``, one interpolation per group."""
-    g, k_count, d = zp.shape
+    g, k_count, d = b.zp.shape
+    zc, zp, masks, device = b.zc, b.zp, b.masks, b.x.device
     attrs = list(cfg.reg_attributes) if cfg.reg_attributes is not None else list(range(k_count))
-    device = zc.device
     out, keep, ends, ts, which = [], [], [], [], []
     for _ in range(cfg.reg_draws):
         for k in attrs:
@@ -306,3 +207,151 @@ def _interpolations(
     return Interpolations(
         torch.cat(out), torch.cat(keep), zc.repeat(draws, 1), torch.cat(ends), torch.cat(ts), torch.cat(which)
     )
+
+
+def reg_loss(recoded: torch.Tensor, interp: Interpolations, decoder_only: bool) -> torch.Tensor:
+    base = interp.base.detach() if decoder_only else interp.base
+    err = ((recoded - base).abs() * interp.keep).sum() / interp.keep.sum()
+    return err / (interp.base.abs().mean().detach() + 1e-6)
+
+
+def classify_loss(
+    model: Autoencoder, b: Groups, recoded: torch.Tensor | None, interp: Interpolations | None
+) -> torch.Tensor:
+    """Heads on every code; on L_reg's re-encodings, for every value but the moved one."""
+    loss = head_loss(model, b.z.flatten(0, 1), b.labels.flatten(0, 1))
+    if recoded is not None:
+        kept = torch.ones(len(recoded), b.k, dtype=torch.bool, device=b.x.device)
+        kept[torch.arange(len(recoded), device=b.x.device), interp.attribute] = False
+        loss = loss + head_loss(model, recoded, b.labels[:, 0].repeat(len(recoded) // b.g, 1), kept)
+    return loss
+
+
+def blend_loss(
+    model: Autoencoder,
+    b: Groups,
+    recon: torch.Tensor,
+    moved: torch.Tensor,
+    interp,
+    blended,
+    foreground: float,
+) -> torch.Tensor:
+    start = recon.view(b.g, b.k + 1, *b.x.shape[2:])[:, 0].repeat(len(interp.t) // b.g, 1, 1, 1)[blended]
+    t = interp.t[blended].view(-1, 1, 1, 1)
+    with torch.no_grad():
+        end = model.decode(interp.ends[blended])
+    return image_l1(moved[blended], ((1 - t) * start + t * end).detach(), foreground)
+
+
+def counterfactual_codes(b: Groups, generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each centre with block k from another group's centre, and the values it was built from."""
+    offset = int(torch.randint(1, b.g, (1,), generator=generator))
+    donor = torch.roll(torch.arange(b.g, device=b.x.device), offset)
+    fakes = mix(b.zc[:, None], b.zc[donor][:, None], b.masks).detach()  # (G, K, D)
+    eye = torch.eye(b.k, dtype=torch.bool, device=b.x.device)
+    fake_labels = torch.where(eye, b.labels[donor, 0][:, None], b.labels[:, 0][:, None])  # (G, K, K)
+    return fakes.flatten(0, 1), fake_labels.flatten(0, 1)
+
+
+def cycle_codes(b: Groups) -> tuple[torch.Tensor, torch.Tensor]:
+    """Centre and partner k with a block they do not share (k + 1) exchanged; and that mask."""
+    mj = b.masks[(torch.arange(b.k, device=b.x.device) + 1) % b.k]  # (K, D)
+    return torch.cat(
+        [mix(b.zc[:, None], b.zp, mj).flatten(0, 1), mix(b.zp, b.zc[:, None], mj).flatten(0, 1)]
+    ), mj
+
+
+def cycle_loss(
+    model: Autoencoder, b: Groups, decoded: torch.Tensor, mj: torch.Tensor, foreground: float
+) -> torch.Tensor:
+    """Re-encode the exchanged decodes, exchange back, decode: the originals must return."""
+    za, zb = model.encode(decoded).chunk(2)
+    mj = mj.repeat(b.g, 1)
+    back = model.decode(torch.cat([mix(za, zb, mj), mix(zb, za, mj)]))
+    return image_l1(back, torch.cat([b.centres, b.x[:, 1:].flatten(0, 1)]), foreground)
+
+
+def kl_loss(b: Groups) -> torch.Tensor:
+    return -0.5 * (1 + b.logvar - b.mu.pow(2) - b.logvar.exp()).sum(dim=1).mean() / b.x[0, 0].numel()
+
+
+def group_losses(
+    model: Autoencoder,
+    x: torch.Tensor,
+    cfg: LossConfig,
+    generator: torch.Generator | None = None,
+    labels: torch.Tensor | None = None,
+) -> dict[str, torch.Tensor]:
+    """The enabled terms, weighted, and their sum under ``"total"``; ``labels`` (G, K + 1, K)
+    are needed by ``classify`` and ``counterfactual`` only."""
+    b = encode_groups(model, x, generator, labels)
+    gsl = model.cfg.variant in ("gsl", "deae")
+    on = {
+        "swap": gsl and cfg.swap > 0,
+        "reg": model.cfg.variant == "deae" and cfg.reg > 0,
+        "cycle": gsl and cfg.cycle > 0 and b.k > 1,
+        "classify": cfg.classify > 0,
+    }
+    on["latent"] = on["swap"] and cfg.latent > 0 and b.k > 1
+    on["blend"] = on["reg"] and cfg.blend > 0 and bool(cfg.blend_attributes)
+    on["counterfactual"] = on["swap"] and cfg.counterfactual > 0 and b.g > 1
+    if (on["classify"] or on["counterfactual"]) and (labels is None or not model.heads):
+        raise ValueError(
+            "the classify and counterfactual losses need labels and a model built with head_classes"
+        )
+
+    terms = {}
+    requests = {"recon": b.z.flatten(0, 1)}  # codes to decode, in one decoder call
+    if on["swap"]:
+        requests["swap"] = swap_codes(b)
+    if on["latent"]:  # before the other codes: autograd then sums gradients in the reference's order
+        terms["latent"] = latent_loss(b)
+    if on["reg"]:
+        interp = interpolations(b, cfg, generator)
+        requests["reg"] = interp.codes.detach() if cfg.reg_decoder_only else interp.codes
+    if on["counterfactual"]:
+        requests["counterfactual"], fake_labels = counterfactual_codes(b, generator)
+    if on["cycle"]:
+        requests["cycle"], mj = cycle_codes(b)
+    sizes = [len(c) for c in requests.values()]
+    decoded = dict(zip(requests, model.decode(torch.cat(list(requests.values()))).split(sizes), strict=True))
+
+    terms["recon"] = image_l1(decoded["recon"], x.flatten(0, 1), cfg.foreground)
+    if on["swap"]:
+        terms["swap"] = swap_loss(b, decoded["swap"], cfg.foreground)
+    recoded = None
+    if on["reg"]:
+        encoder = frozen_encode if cfg.reg_decoder_only else lambda m, images: m.encode(images)
+        recoded = encoder(model, decoded["reg"])
+        terms["reg"] = reg_loss(recoded, interp, cfg.reg_decoder_only)
+    if on["classify"]:
+        terms["classify"] = classify_loss(model, b, recoded, interp if on["reg"] else None)
+    if on["blend"]:
+        blended = torch.isin(interp.attribute, torch.tensor(list(cfg.blend_attributes), device=x.device))
+        if blended.any():
+            terms["blend"] = blend_loss(
+                model, b, decoded["recon"], decoded["reg"], interp, blended, cfg.foreground
+            )
+    if on["counterfactual"]:
+        judged = frozen_encode(model, decoded["counterfactual"])
+        terms["counterfactual"] = head_loss(model, judged, fake_labels, frozen=True)
+    if on["cycle"]:
+        terms["cycle"] = cycle_loss(model, b, decoded["cycle"], mj, cfg.foreground)
+    if b.logvar is not None:
+        terms["kl"] = kl_loss(b)
+    weights = cfg.weights()
+    terms["total"] = sum(weights[name] * value for name, value in terms.items())
+    return terms
+
+
+class GroupLoss(torch.nn.Module):
+    """The model and its losses as one module, so DistributedDataParallel sees one forward."""
+
+    def __init__(self, model: Autoencoder, cfg: LossConfig) -> None:
+        super().__init__()
+        self.model, self.cfg = model, cfg
+
+    def forward(
+        self, x: torch.Tensor, generator: torch.Generator | None = None, labels: torch.Tensor | None = None
+    ) -> dict[str, torch.Tensor]:
+        return group_losses(self.model, x, self.cfg, generator, labels)
