@@ -31,7 +31,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 
 
 # what atomic_path and atomic_folder leave if their process is killed: the owner's pid is in the name
-_TEMPORARY = re.compile(r"^\..+\.(?:partial-(\d+)|(\d+)\.[^.]+\.tmp)$")
+_TEMPORARY = re.compile(r"^\..+\.(?:partial-(\d+)|(\d+)\.[a-z0-9_]{8}\.tmp)$")
 
 
 def _alive(pid: int) -> bool:

@@ -18,12 +18,12 @@ def test_temporaries_of_killed_processes_are_removed_and_those_of_live_ones_kept
     dead = dead_pid()
     (tmp_path / f".aug.partial-{dead}").mkdir()
     (tmp_path / f".aug.partial-{dead}" / "00001.png").write_bytes(b"half")
-    (tmp_path / f".manifest.csv.{dead}.k2j_x9.tmp").write_text("half")
+    (tmp_path / f".manifest.csv.{dead}.k2j_x9ab.tmp").write_text("half")
     (tmp_path / f".aug.partial-{os.getpid()}").mkdir()  # a run still going
     (tmp_path / "aug").mkdir()  # the user's own folder
     removed = remove_stale(tmp_path)
     assert sorted(p.name for p in removed) == sorted(
-        [f".aug.partial-{dead}", f".manifest.csv.{dead}.k2j_x9.tmp"]
+        [f".aug.partial-{dead}", f".manifest.csv.{dead}.k2j_x9ab.tmp"]
     )
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["aug", f".aug.partial-{os.getpid()}"])
     assert "left by a killed run" in capsys.readouterr().err
