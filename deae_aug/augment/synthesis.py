@@ -20,6 +20,7 @@ import torch
 from tqdm import tqdm
 
 from deae_aug.data.dataset import AttributeDataset, load_images
+from deae_aug.data.export import check_output_dir
 from deae_aug.data.fonts import format_color, parse_color
 from deae_aug.errors import UserError
 from deae_aug.explore.latent import decode_edit, encode, interpolate, repaint
@@ -181,9 +182,7 @@ def write_image_folder(
     progress: bool = True,
 ) -> Path:
     """Write ``out/<class>/<n>.png``, ``out/manifest.csv`` and ``out/preview.png`` atomically."""
-    out = Path(out)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
-        raise UserError(f"output {out} exists and is not empty; pass --overwrite or choose another --out")
+    out = check_output_dir(out, overwrite)
     with atomic_folder(out, whole=True) as tmp:
         _write(synthesis, dataset, label, tmp, progress)
     return out
