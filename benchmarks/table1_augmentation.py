@@ -22,6 +22,12 @@ DEAE images it keeps the first --count whose letter the attribute oracle (traine
 rendered dataset, which a user does not have) reads as the source's label. It asks how much of
 DEAE's effect is label noise.
 
+``--reuse FILE`` copies, seed by seed, the rows that involve no autoencoder (D_S, the ceiling,
+TrivialAugment, D_L) from an earlier results JSON of the very same protocol (seeds, classifier,
+split, synthetic count and attributes), instead of training them again: with fixed seeds they
+come out identical (checked: D_S and the ceiling reproduced to the last digit). The oracle still
+reads the ceiling's images afresh.
+
 ``--eval val`` scores every row on a validation split instead of D_test, for choosing synthesis
 settings without looking at the test set: the D_L images whose background D_S lacks (green, pink,
 chocolate, silver), the same kind of shift as D_test's, with none of its colours. The D_L row
@@ -34,6 +40,7 @@ Usage: python -m benchmarks.table1_augmentation [--seeds 3] [--steps 300] [--sca
 from __future__ import annotations
 
 import argparse
+import json
 import time
 
 import numpy as np
@@ -54,6 +61,9 @@ ROWS = ("D_S", "D_S + rendered edits", "D_S + DEAE", "D_S + GSL-AE", "D_S + Triv
         "D_S + DEAE + TrivialAugment", "D_L", "D_S + DEAE, oracle-filtered")  # fmt: skip
 CEILING = ROWS[1]  # diagnostic: the renderer draws every edit exactly, a user has no renderer
 FILTERED = ROWS[-1]  # diagnostic, not a method: the oracle knows every rendered image, a user does not
+REUSABLE = ("D_S", CEILING, "D_S + TrivialAugment", "D_L")  # rows no autoencoder takes part in
+PROTOCOL = ("recipe", "seeds", "classifier", "evaluated_on", "synthetic_images", "synthetic_attributes",
+            "split_sizes")  # fmt: skip
 
 
 def trivial_augment(seed: int):
@@ -152,6 +162,7 @@ def main() -> None:
     parser.add_argument("--runs", default="runs", help="folder of the DEAE and GSL-AE runs")
     parser.add_argument("--name", default="table1_augmentation", help="results file name")
     parser.add_argument("--eval", choices=("test", "val"), default="test", help="score on D_test or D_val")
+    parser.add_argument("--reuse", help="results JSON of the same protocol to copy rows without a model from")
     args = parser.parse_args()
     start = time.perf_counter()
     recipe = load_recipe(args.recipe, args.set)
@@ -198,6 +209,7 @@ def main() -> None:
         paint = novel_colours(reference, small.schema.names, attributes)
 
     results = {row: {"accuracy": [], "only_shift": [], "seconds": []} for row in ROWS if row in args.rows}
+    reused = reusable_rows(args, results, protocol(args, recipe, attributes, splits, small))
     kept: dict[str, list[dict]] = {variant: [] for variant in models}
     for seed in range(args.seeds):
         small_x, small_y = data["small"]
@@ -234,6 +246,11 @@ def main() -> None:
             FILTERED: (synthetic.get("filtered"), None),
         }
         for row in results:
+            if row in reused:
+                for key, values in reused[row].items():
+                    results[row][key].append(values["values"][seed])
+                print(f"seed {seed} {row}: {results[row]['accuracy'][-1]:.4f} (reused)", flush=True)
+                continue
             (x, y), augment = sets[row]
             tick = time.perf_counter()
             model = train_resnet18(x, y, n_classes, steps=args.steps, seed=seed, augment=augment)
@@ -251,8 +268,34 @@ def main() -> None:
                  for row, r in results.items() if row != "D_S"}  # fmt: skip
     payload = {
         "benchmark": "table1_augmentation",
-        "recipe": args.recipe,
+        **protocol(args, recipe, attributes, splits, small),
         "overrides": args.set,
+        "reused_rows": {"from": args.reuse, "rows": sorted(reused)} if reused else None,
+        "augmenter_train_seconds": train_seconds,
+        "oracle_keeps": {
+            variant: {
+                **{key: summary([f[key] for f in values]) for key in ("label", "unedited")},
+                **{
+                    key: {k: summary([f[key][k] for f in values]) for k in values[0][key]}
+                    for key in ("unedited_by_attribute", "unedited_by_t")
+                },
+            }  # fmt: skip
+            for variant, values in kept.items()
+        },
+        "only_shift_test_images": int(only_shift.sum()),
+        "rows": {row: {key: summary(values) for key, values in r.items()} for row, r in results.items()},
+        "share_of_ceiling_gain": share,
+        "wall_seconds": time.perf_counter() - start,
+        "environment": environment(),
+    }
+    write_results(args.name, payload, table(payload, args, splits))
+    print(table(payload, args, splits))
+
+
+def protocol(args: argparse.Namespace, recipe, attributes: list[str], splits: dict, small) -> dict:
+    """What a row's accuracy depends on besides its own images (``--reuse`` compares these)."""
+    return {
+        "recipe": args.recipe,
         "seeds": list(range(args.seeds)),
         "classifier": {
             "model": "torchvision resnet18 (from scratch)",
@@ -265,26 +308,21 @@ def main() -> None:
         "evaluated_on": "D_test" if args.eval == "test" else "D_val (D_L images with backgrounds D_S lacks)",
         "synthetic_images": args.count,
         "synthetic_attributes": attributes,
-        "augmenter_train_seconds": train_seconds,
-        "oracle_keeps": {
-            variant: {
-                **{key: summary([f[key] for f in values]) for key in ("label", "unedited")},
-                **{
-                    key: {k: summary([f[key][k] for f in values]) for k in values[0][key]}
-                    for key in ("unedited_by_attribute", "unedited_by_t")
-                },
-            }  # fmt: skip
-            for variant, values in kept.items()
-        },
         "split_sizes": {name: len(ds) for name, ds in splits.items()},
-        "only_shift_test_images": int(only_shift.sum()),
-        "rows": {row: {key: summary(values) for key, values in r.items()} for row, r in results.items()},
-        "share_of_ceiling_gain": share,
-        "wall_seconds": time.perf_counter() - start,
-        "environment": environment(),
     }
-    write_results(args.name, payload, table(payload, args, splits))
-    print(table(payload, args, splits))
+
+
+def reusable_rows(args: argparse.Namespace, results: dict, current: dict) -> dict:
+    """Per reusable row of ``results``, its per-seed values in ``args.reuse`` (empty without it);
+    refuses a file of another protocol."""
+    if not args.reuse:
+        return {}
+    with open(args.reuse, encoding="utf-8") as f:
+        earlier = json.load(f)
+    differ = [key for key in PROTOCOL if earlier.get(key) != current[key]]
+    if differ:
+        raise SystemExit(f"--reuse {args.reuse}: another protocol ({', '.join(differ)} differ)")
+    return {row: earlier["rows"][row] for row in results if row in REUSABLE and row in earlier["rows"]}
 
 
 def table(payload: dict, args: argparse.Namespace, splits: dict) -> str:

@@ -131,6 +131,9 @@ class ModelSection:
     # flat colour (a colour edit cannot move a pixel of shape; midway codes blend in RGB);
     # adain: style blocks scale and shift the upsampling stages' channels
     style_mode: Literal["adain", "layers"] = "adain"
+    # attributes whose block only scales the drawing about the image centre (the size of a centred
+    # object): a midway code draws the midway scale and cannot change the shape; empty: none
+    zoom: list[str] = field(default_factory=list)
 
 
 @dataclass

@@ -43,6 +43,9 @@ class AttributeDataset(Dataset):
     factors: np.ndarray  # (N, n_attributes) int64
     image_format: ImageFormat = "float"
     contact_attribute: str | None = None  # one contact-sheet row per value of this attribute
+    # the attribute that is the size of a centred object, if any: judges of edits must read the
+    # other attributes at sizes between its values (see evaluate.oracle)
+    scale_attribute: str | None = None
 
     def load_image(self, index: int) -> np.ndarray:
         """The (H, W, 3) uint8 image of sample ``index``."""

@@ -125,6 +125,7 @@ class FontsDataset(AttributeDataset):
     """
 
     contact_attribute = "font"
+    scale_attribute = "size"
 
     def __init__(
         self,

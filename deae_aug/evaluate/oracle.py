@@ -5,6 +5,11 @@ per-attribute classifiers, and sharing the trunk makes the oracle K times cheape
 It trains on the *whole* dataset a recipe renders (held-out colours included), on slightly
 blurred and noisy copies so that it reads decoded images as well as rendered ones, and it
 is cached per dataset and resolution so every benchmark scores with the same judge.
+
+Where the dataset has a ``scale_attribute`` (Fonts' size), half of each batch is also shrunk
+by a random factor in [0.7, 1] about the centre, and those copies do not train that attribute's
+head: edits draw sizes between the named ones, and an oracle that has seen only three sizes reads
+the font of an exactly shrunk rendered glyph at such a size wrongly in up to 71% of cases.
 """
 
 from __future__ import annotations
@@ -24,8 +29,9 @@ from deae_aug.data.dataset import AttributeDataset, load_images, to_float
 from deae_aug.data.schema import AttributeSchema
 from deae_aug.errors import UserError
 from deae_aug.io import atomic_path, atomic_write_text
+from deae_aug.models.autoencoder import rescale
 
-ORACLE_VERSION = 1
+ORACLE_VERSION = 2
 MIN_ACCURACY = 0.98
 
 
@@ -114,6 +120,13 @@ def _corrupt(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     return x + 0.04 * torch.randn(x.shape, generator=generator)
 
 
+def _shrink(x: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """Half of ``x`` shrunk about the centre by a factor in [0.7, 1]; and which rows were."""
+    pick = torch.rand(len(x), generator=generator) < 0.5
+    scale = torch.where(pick, 0.7 + 0.3 * torch.rand(len(x), generator=generator), torch.ones(len(x)))
+    return rescale(x, scale), pick
+
+
 def fit_oracle(
     dataset: AttributeDataset,
     epochs: int = 5,
@@ -132,6 +145,8 @@ def fit_oracle(
     n_val = max(1, len(images) // 10)
     val, fit = order[:n_val], order[n_val:]
     oracle = AttributeOracle(dataset.schema, dataset.resolution).to(device)
+    if dataset.scale_attribute is not None:
+        epochs *= 2  # reading the other attributes at any size, without the size cue, takes longer
     batch_size = min(batch_size, len(fit))
     per_epoch = len(fit) // batch_size
     epochs = max(epochs, -(-min_steps // per_epoch))  # small datasets: enough steps to learn
@@ -144,9 +159,13 @@ def fit_oracle(
         for batch in fit[torch.randperm(len(fit), generator=generator)].split(batch_size):
             if len(batch) < batch_size:
                 continue
-            x = _corrupt(to_float(images[batch]), generator).to(device)
-            y = factors[batch].to(device)
-            loss = sum(F.cross_entropy(lg, y[:, k]) for k, lg in enumerate(oracle(x)))
+            x = to_float(images[batch])
+            keep = torch.ones(len(batch), len(dataset.schema), dtype=torch.bool)
+            if dataset.scale_attribute is not None:
+                x, shrunk = _shrink(x, generator)
+                keep[shrunk, dataset.schema.position(dataset.scale_attribute)] = False
+            x, y, keep = _corrupt(x, generator).to(device), factors[batch].to(device), keep.to(device)
+            loss = sum(F.cross_entropy(lg[keep[:, k]], y[keep[:, k], k]) for k, lg in enumerate(oracle(x)))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

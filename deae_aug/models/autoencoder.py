@@ -14,6 +14,12 @@ attribute plus one free RGB layer) and each style block only chooses, through a 
 flat colour its layer is painted with, after the last spatial layer. Changing style blocks then
 cannot move a single pixel of coverage, and interpolating a style block blends its colour in RGB
 exactly (the map is linear), for any weights, trained or not.
+
+``zoom`` attributes (``model.zoom``, e.g. the size of a centred object) never reach the spatial
+layers either: each such block sets, through a linear map, one scale factor, and the decoder's
+drawing (its coverage logits and free layer, or its image) is enlarged or shrunk about the image
+centre by it. A zoom edit therefore changes only how large the drawing is, never its shape, and a
+midway code draws the midway scale: a font cannot be lost on the way from small to large.
 """
 
 from __future__ import annotations
@@ -50,6 +56,7 @@ class ModelConfig:
     head_classes: list[int] = field(default_factory=list)  # values per attribute; empty: no heads
     style: list[int] = field(default_factory=list)  # attributes kept out of the spatial layers
     style_mode: Literal["adain", "layers"] = "adain"  # how style blocks reach the image
+    zoom: list[int] = field(default_factory=list)  # attributes that only scale the drawing
 
     def __post_init__(self) -> None:
         if self.variant not in VARIANTS:
@@ -69,8 +76,13 @@ class ModelConfig:
             raise UserError(f"model.style must list distinct attribute positions, got {self.style}")
         if self.style_mode not in STYLE_MODES:
             raise UserError(f"model.style_mode must be one of {STYLE_MODES}, got {self.style_mode!r}")
-        if len(self.style) == len(self.block_sizes):
-            raise UserError("model.style cannot hold every attribute: one must draw the shape")
+        in_range = all(0 <= k < len(self.block_sizes) for k in self.zoom)
+        if len(set(self.zoom)) != len(self.zoom) or not in_range:
+            raise UserError(f"model.zoom must list distinct attribute positions, got {self.zoom}")
+        if set(self.zoom) & set(self.style):
+            raise UserError("an attribute cannot be in both model.style and model.zoom; choose one")
+        if len(self.style) + len(self.zoom) == len(self.block_sizes):
+            raise UserError("model.style and model.zoom cannot hold every attribute: one must draw the shape")
         if not self.widths:
             self.widths = default_widths(self.resolution)
         if len(self.widths) != int(n_down) + 1:
@@ -146,19 +158,70 @@ class Paint(nn.Module):
             self.out.bias[self.layers - 1] = -5.0
         self.colours = nn.ModuleList(nn.Linear(cfg.block_sizes[k], 3) for k in cfg.style)
 
-    def structure(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(B, S + 1, H, W) coverage summing to 1 at every pixel, and the (B, 3, H, W) free layer."""
-        logits, free = self.out(h).split([self.layers, 3], dim=1)
+    def structure(
+        self, h: torch.Tensor, zoom: Zoom | None = None, z: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, S + 1, H, W) coverage summing to 1 at every pixel, and the (B, 3, H, W) free layer;
+        with ``zoom``, both scaled by the zoom blocks of ``z``."""
+        out = self.out(h)
+        if zoom is not None:
+            out = zoom(out, z)
+        logits, free = out.split([self.layers, 3], dim=1)
         return logits.softmax(dim=1), free.tanh()
 
     def palette(self, z: torch.Tensor) -> torch.Tensor:
         """(B, S, 3) colours of the style layers, in [-1, 1] for trained codes."""
         return torch.stack([linear(z[:, b]) for linear, b in zip(self.colours, self.blocks, strict=True)], 1)
 
-    def forward(self, h: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-        coverage, free = self.structure(h)
+    def forward(self, h: torch.Tensor, z: torch.Tensor, zoom: Zoom | None = None) -> torch.Tensor:
+        coverage, free = self.structure(h, zoom, z)
         painted = torch.einsum("bshw,bsc->bchw", coverage[:, :-1], self.palette(z))
         return painted + coverage[:, -1:] * free
+
+
+class Zoom(nn.Module):
+    """One scale factor from the zoom blocks (a product of one linear map per block, starting at 1),
+    applied about the image centre by bilinear resampling; outside the scaled drawing the edge
+    pixels repeat, so a shrunk drawing sits on its own background."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        blocks = cfg.blocks()
+        self.blocks = [blocks[k] for k in cfg.zoom]
+        self.scales = nn.ModuleList(nn.Linear(cfg.block_sizes[k], 1) for k in cfg.zoom)
+        for linear in self.scales:
+            nn.init.zeros_(linear.weight)
+            nn.init.ones_(linear.bias)
+
+    def scale(self, z: torch.Tensor) -> torch.Tensor:
+        """(B,) scale factors, kept above 0.05 so that no code mirrors or empties the drawing."""
+        factors = [linear(z[:, b]).squeeze(1) for linear, b in zip(self.scales, self.blocks, strict=True)]
+        return torch.stack(factors).prod(0).clamp(min=0.05)
+
+    def forward(self, h: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        return rescale(h, self.scale(z))
+
+
+def rescale(h: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """(B, C, H, W) maps scaled by ``scale`` (B,) about their centre, bilinearly, edge pixels
+    repeated outside. The function of ``grid_sample`` with border padding, as two small matrix
+    products per map, which are cheaper to differentiate on a CPU."""
+    rows, cols = (_resample_matrix(scale, n) for n in h.shape[-2:])
+    return torch.einsum("bij,bcjk,blk->bcil", rows, h, cols)
+
+
+def _resample_matrix(scale: torch.Tensor, size: int) -> torch.Tensor:
+    """(B, size, size): output pixel i reads position (i + 0.5 - size / 2) / scale + size / 2 - 0.5
+    of the input, clamped to the edge pixels, with bilinear weights written through the floor,
+    as grid_sample's are: at a whole-pixel position (every pixel at scale 1) the gradient to the
+    scale is then one-sided, not zero, and the scale can start learning from exactly 1."""
+    centre = size / 2 - 0.5
+    out = torch.arange(size, device=scale.device, dtype=scale.dtype)
+    source = ((out - centre) / scale[:, None] + centre).clamp(0, size - 1)  # (B, size)
+    left = source.detach().floor().clamp(max=size - 2)
+    frac = source - left  # in [0, 1], carrying the gradient
+    onehot = torch.nn.functional.one_hot(left.long(), size).to(scale.dtype)  # (B, size, size)
+    return (1 - frac)[..., None] * onehot + frac[..., None] * onehot.roll(1, dims=-1)
 
 
 class Encoder(nn.Module):
@@ -183,7 +246,7 @@ class Decoder(nn.Module):
         super().__init__()
         w = cfg.widths[::-1]
         style = cfg.dims(cfg.style)
-        content = [d for d in range(cfg.latent_dim) if d not in set(style)]
+        content = [d for d in range(cfg.latent_dim) if d not in set(style) | set(cfg.dims(cfg.zoom))]
         self.register_buffer("style_dims", torch.tensor(style, dtype=torch.long), persistent=False)
         self.register_buffer("content_dims", torch.tensor(content, dtype=torch.long), persistent=False)
         self.fc = nn.Sequential(
@@ -201,12 +264,13 @@ class Decoder(nn.Module):
         if self.paint is None:
             layers += [nn.Conv2d(w[-1], 3, 7, padding=3), nn.Tanh()]
         self.conv = nn.Sequential(*layers)
+        self.zoom = Zoom(cfg) if cfg.zoom else None
         self.channels = w[0]
 
     def features(self, z: torch.Tensor) -> torch.Tensor:
         """The spatial layers' output: the image, or the features ``paint`` turns into layers."""
         style = z[:, self.style_dims]
-        content = z[:, self.content_dims] if style.shape[1] else z  # no copy for the reference decoder
+        content = z if len(self.content_dims) == z.shape[1] else z[:, self.content_dims]  # no copy: reference
         h = self.fc(content).view(-1, self.channels, 8, 8)  # (B, C, 8, 8)
         for layer in self.conv:
             h = layer(h, style) if isinstance(layer, StyleNorm) else layer(h)
@@ -218,11 +282,13 @@ class Decoder(nn.Module):
             raise ValueError(
                 "only a decoder with style_mode='layers' and style blocks has colour-free layers"
             )
-        return self.paint.structure(self.features(z))
+        return self.paint.structure(self.features(z), self.zoom, z)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         h = self.features(z)
-        return h if self.paint is None else self.paint(h, z)  # (B, 3, H, W)
+        if self.paint is not None:
+            return self.paint(h, z, self.zoom)  # (B, 3, H, W)
+        return h if self.zoom is None else self.zoom(h, z)
 
 
 class Autoencoder(nn.Module):

@@ -96,6 +96,7 @@ def model_config(recipe: Recipe, dataset: AttributeDataset) -> ModelConfig:
         head_classes=[len(a.values) for a in dataset.schema.attributes] if recipe.train.loss.classify else [],
         style=attribute_positions(recipe, dataset, "model.style", recipe.model.style),
         style_mode=recipe.model.style_mode,
+        zoom=attribute_positions(recipe, dataset, "model.zoom", recipe.model.zoom),
     )
 
 

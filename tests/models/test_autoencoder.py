@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from deae_aug.errors import UserError
-from deae_aug.models.autoencoder import Autoencoder, ModelConfig, StyleNorm
+from deae_aug.models.autoencoder import Autoencoder, ModelConfig, StyleNorm, rescale
 
 
 @pytest.mark.parametrize("resolution", [32, 64])
@@ -102,3 +102,77 @@ def test_coverage_is_a_partition_and_reference_decoders_have_none():
         )
     with pytest.raises(UserError, match="style_mode must be one of"):
         ModelConfig(block_sizes=[3, 4], style=[1], style_mode="paint")
+
+
+@pytest.mark.parametrize("style_mode", ["adain", "layers"])
+def test_zoom_blocks_only_scale_the_drawing_about_the_centre(style_mode):
+    """A zoom block never reaches the spatial layers: codes that differ only there share every
+    feature map, and the drawing is shrunk about the image centre by the block's scale, which
+    blends linearly along an interpolation (midway size codes draw the midway size)."""
+    torch.manual_seed(0)
+    style = [2] if style_mode == "layers" else []
+    cfg = ModelConfig(
+        resolution=32, block_sizes=[3, 4, 2], fc=32, style=style, style_mode=style_mode, zoom=[1]
+    )
+    model = Autoencoder(cfg).eval()
+    for p in model.parameters():  # weights far from their initial values
+        p.data.normal_(0, 0.5)
+    zoom = model.decoder.zoom
+    with torch.no_grad():  # scales inside the unclamped range, as trained sizes are
+        zoom.scales[0].weight.normal_(0, 0.1)
+        zoom.scales[0].bias.fill_(0.8)
+    a, b = torch.randn(2, 1, 9).unbind(0)
+    edited = a.clone()
+    edited[:, 3:7] = b[:, 3:7]
+    assert torch.equal(model.decoder.features(a), model.decoder.features(edited))
+    assert model.decoder.fc[0].in_features == 9 - 4 - len(cfg.dims(style))
+    mid = a + 0.3 * (edited - a)
+    s_a, s_b = zoom.scale(a), zoom.scale(edited)
+    assert not torch.allclose(s_a, s_b)
+    assert torch.allclose(zoom.scale(mid), 0.7 * s_a + 0.3 * s_b, atol=1e-6)
+    assert float(zoom.scale(torch.cat([100 * a, -100 * a])).detach().min()) >= 0.05  # never mirrored or empty
+
+    with torch.no_grad():  # scale 1, then 1/2: the half-size drawing is the 2x2 mean of the drawing
+        zoom.scales[0].weight.zero_()
+        zoom.scales[0].bias.fill_(1.0)
+        full = model.decode(a)
+        zoom.scales[0].bias.fill_(0.5)
+        half = model.decode(a)
+    if style_mode == "adain":
+        drawing = model.decoder.features(a)  # the image before the zoom
+        assert torch.allclose(half[..., 8:24, 8:24], torch.nn.functional.avg_pool2d(drawing, 2), atol=1e-5)
+    else:  # the layers' logits are scaled, then the softmax makes coverage of them
+        with torch.no_grad():
+            logits = model.decoder.paint.out(model.decoder.features(a))[:, : model.decoder.paint.layers]
+            coverage, _ = model.decoder.structure(a)
+        expected = torch.nn.functional.avg_pool2d(logits, 2).softmax(dim=1)
+        assert torch.allclose(coverage[..., 8:24, 8:24], expected, atol=1e-5)
+    assert not torch.allclose(full, half)
+
+
+def test_bad_zoom_explains_the_fix():
+    with pytest.raises(UserError, match="model.zoom must list distinct"):
+        ModelConfig(block_sizes=[3, 4, 2], zoom=[1, 1])
+    with pytest.raises(UserError, match="both model.style and model.zoom"):
+        ModelConfig(block_sizes=[3, 4, 2], style=[1], zoom=[1])
+    with pytest.raises(UserError, match="cannot hold every attribute"):
+        ModelConfig(block_sizes=[3, 4], style=[0], zoom=[1])
+
+
+def test_rescale_is_grid_sample_with_border_padding():
+    """The two-matrix rescale computes what torch's grid_sample computes for a centred zoom."""
+    h, scale = torch.randn(4, 3, 16, 12), torch.tensor([0.3, 0.7, 1.0, 1.6])
+    theta = torch.zeros(4, 2, 3)
+    theta[:, 0, 0] = theta[:, 1, 1] = 1 / scale
+    grid = torch.nn.functional.affine_grid(theta, list(h.shape), align_corners=False)
+    expected = torch.nn.functional.grid_sample(h, grid, padding_mode="border", align_corners=False)
+    assert torch.allclose(rescale(h, scale), expected, atol=1e-5)
+
+
+def test_zoom_learns_from_a_scale_of_exactly_one():
+    """At scale 1 every pixel sits on a whole-pixel position, where |x| has no derivative; the
+    scale must still get a gradient, or a zoom starting at 1 never learns (as happened once)."""
+    model = Autoencoder(ModelConfig(resolution=16, block_sizes=[3, 4], fc=16, zoom=[1]))
+    model.decode(torch.randn(4, 7)).square().mean().backward()
+    assert model.decoder.zoom.scales[0].weight.grad.abs().sum() > 0
+    assert model.decoder.zoom.scales[0].bias.grad.abs() > 0
