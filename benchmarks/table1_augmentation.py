@@ -62,8 +62,6 @@ ROWS = ("D_S", "D_S + rendered edits", "D_S + DEAE", "D_S + GSL-AE", "D_S + Triv
 CEILING = ROWS[1]  # diagnostic: the renderer draws every edit exactly, a user has no renderer
 FILTERED = ROWS[-1]  # diagnostic, not a method: the oracle knows every rendered image, a user does not
 REUSABLE = ("D_S", CEILING, "D_S + TrivialAugment", "D_L")  # rows no autoencoder takes part in
-PROTOCOL = ("recipe", "seeds", "classifier", "evaluated_on", "synthetic_images", "synthetic_attributes",
-            "split_sizes")  # fmt: skip
 
 
 def trivial_augment(seed: int):
@@ -209,7 +207,7 @@ def main() -> None:
         paint = novel_colours(reference, small.schema.names, attributes)
 
     results = {row: {"accuracy": [], "only_shift": [], "seconds": []} for row in ROWS if row in args.rows}
-    reused = reusable_rows(args, results, protocol(args, recipe, attributes, splits, small))
+    reused = reusable_rows(args, results, protocol(args, attributes, splits, small))
     kept: dict[str, list[dict]] = {variant: [] for variant in models}
     for seed in range(args.seeds):
         small_x, small_y = data["small"]
@@ -268,7 +266,7 @@ def main() -> None:
                  for row, r in results.items() if row != "D_S"}  # fmt: skip
     payload = {
         "benchmark": "table1_augmentation",
-        **protocol(args, recipe, attributes, splits, small),
+        **protocol(args, attributes, splits, small),
         "overrides": args.set,
         "reused_rows": {"from": args.reuse, "rows": sorted(reused)} if reused else None,
         "augmenter_train_seconds": train_seconds,
@@ -292,7 +290,7 @@ def main() -> None:
     print(table(payload, args, splits))
 
 
-def protocol(args: argparse.Namespace, recipe, attributes: list[str], splits: dict, small) -> dict:
+def protocol(args: argparse.Namespace, attributes: list[str], splits: dict, small) -> dict:
     """What a row's accuracy depends on besides its own images (``--reuse`` compares these)."""
     return {
         "recipe": args.recipe,
@@ -319,7 +317,7 @@ def reusable_rows(args: argparse.Namespace, results: dict, current: dict) -> dic
         return {}
     with open(args.reuse, encoding="utf-8") as f:
         earlier = json.load(f)
-    differ = [key for key in PROTOCOL if earlier.get(key) != current[key]]
+    differ = [key for key, value in current.items() if earlier.get(key) != value]
     if differ:
         raise SystemExit(f"--reuse {args.reuse}: another protocol ({', '.join(differ)} differ)")
     return {row: earlier["rows"][row] for row in results if row in REUSABLE and row in earlier["rows"]}
