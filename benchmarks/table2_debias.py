@@ -17,13 +17,13 @@ by default the recipe's debias.classifier_steps, as `deae-aug debias` trains):
 - DEAE rebalance: absent (letter, background) pairs synthesised by swapping in the background
   block, then ResNet-18 (the authors' way: the synthetic images are decodes).
 - DEAE rebalance, residual: the same, each synthetic image its source plus the decoder's change
-  (recipe key debias.residual; chosen on D_UB by benchmarks/rebalance_validation.py).
+  (recipe key debias.residual; chosen on D_UB by benchmarks/diagnostics/rebalance_validation.py).
 - Averaged (`debias.mode: both`): the class probabilities of latent + counterfactuals and of
-  one rebalance row, averaged (chosen on D_UB by benchmarks/rebalance_validation.py).
+  one rebalance row, averaged (chosen on D_UB by benchmarks/diagnostics/rebalance_validation.py).
 DEAE is trained per setting and seed with the recipe's schedule (as `deae-aug debias` does).
 The ResNet-18 rows see the images enlarged --scale times (default 2: 64 px). The standard stem
 shrinks 32 px to 8x8 before its first block: at 150 steps that costs the oracle 9 points on
-held-out D_UB (benchmarks/resnet_budget.py), so 64 px is the budget's best use.
+held-out D_UB (benchmarks/diagnostics/resnet_budget.py), so 64 px is the budget's best use.
 Classifiers are saved under --runs (runs/benchmarks/table2/) for benchmarks/gradcam.py.
 
 Usage: python -m benchmarks.table2_debias [--seeds 3] [--steps N] [--scale 2] [--settings 0.0 0.01 0.05]

@@ -20,3 +20,16 @@ def test_relative_links_resolve(page):
 
 def test_readme_is_a_short_user_guide():
     assert len((ROOT / "README.md").read_text(encoding="utf-8").splitlines()) <= 300
+
+
+def test_the_public_api_is_importable_from_the_package():
+    import deae_aug
+    from deae_aug import DEAEAugment, Debiaser, load_model
+    from deae_aug.augment import transform
+    from deae_aug.debias import latent
+    from deae_aug.training import trainer
+
+    assert (DEAEAugment, Debiaser, load_model) == (transform.DEAEAugment, latent.Debiaser, trainer.load_model)
+    assert set(deae_aug.__all__) >= {"DEAEAugment", "Debiaser", "load_model", "load_recipe"}
+    with pytest.raises(AttributeError, match="no attribute 'Nope'"):
+        deae_aug.Nope  # noqa: B018

@@ -21,15 +21,13 @@ from tqdm import tqdm
 
 from deae_aug.data.dataset import AttributeDataset, load_images
 from deae_aug.data.export import check_output_dir
-from deae_aug.data.fonts import format_color, parse_color
+from deae_aug.data.fonts import MIN_CONTRAST, format_color, parse_color
 from deae_aug.errors import UserError
 from deae_aug.explore.latent import decode_edit, encode, interpolate, repaint
 from deae_aug.io import atomic_folder, save_png
 from deae_aug.models.autoencoder import Autoencoder
 from deae_aug.training.samples import to_uint8
 from deae_aug.viz import image_grid
-
-MIN_CONTRAST = 60.0  # RGB distance (0-255) between a painted colour and the source's other colours
 
 
 @dataclass

@@ -22,6 +22,7 @@ from torch.utils.data import get_worker_info
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as TF  # noqa: N812
+from torchvision.transforms.v2._utils import is_pure_tensor
 
 from deae_aug.data.dataset import load_images, to_float
 from deae_aug.errors import UserError
@@ -55,6 +56,9 @@ class DEAEAugment(v2.Transform):
     residual : return the input plus the decoded change, D(z') - D(z), rather than D(z'): the
         image keeps its own detail (a sharp glyph) and only the edit comes from the model
     """
+
+    # images only: masks, boxes, labels and other entries of a sample pass through untouched
+    _transformed_types = (tv_tensors.Image, PIL.Image.Image, is_pure_tensor)
 
     def __init__(
         self,

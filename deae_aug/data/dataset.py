@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Literal
 
 import numpy as np
@@ -46,6 +48,9 @@ class AttributeDataset(Dataset):
     # the attribute that is the size of a centred object, if any: judges of edits must read the
     # other attributes at sizes between its values (see evaluate.oracle)
     scale_attribute: str | None = None
+    # colour attributes painted flat where ``mask()`` is 1 ("object") or 0 ("background"); judges
+    # of edits must read the other attributes on colours outside the palette (see evaluate.oracle)
+    paint_layers: Mapping[str, str] = MappingProxyType({})
 
     def load_image(self, index: int) -> np.ndarray:
         """The (H, W, 3) uint8 image of sample ``index``."""

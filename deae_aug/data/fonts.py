@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import re
 from collections.abc import Mapping, Sequence
+from types import MappingProxyType
 
 import numpy as np
 from PIL import Image
@@ -48,6 +49,7 @@ COLORS = {**ILAB_COLORS, **V2_FONT_COLORS}
 SIZES: dict[str, float] = {"small": 0.45, "medium": 0.65, "large": 0.85}
 ATTRIBUTES = ("letter", "size", "font_color", "bg_color", "font")
 SUPERSAMPLE = 4
+MIN_CONTRAST = 60.0  # RGB distance (0-255) a new colour keeps from an image's other colours
 _HEX = re.compile(r"^#[0-9a-fA-F]{6}$")
 
 
@@ -126,6 +128,7 @@ class FontsDataset(AttributeDataset):
 
     contact_attribute = "font"
     scale_attribute = "size"
+    paint_layers = MappingProxyType({"font_color": "object", "bg_color": "background"})
 
     def __init__(
         self,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Mapping, Sequence
+from types import MappingProxyType
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -53,6 +54,7 @@ class ShapesDataset(AttributeDataset):
     """
 
     contact_attribute = "shape"
+    paint_layers = MappingProxyType({"color": "object"})  # on black
 
     def __init__(
         self,

@@ -10,7 +10,7 @@ letter under every background as the encoder sees it. ``test_counterfactuals`` d
 prediction time: it averages the classifier's probabilities over copies of the test image's code
 with training images' bias blocks swapped in, so a test image is classified as it would look on
 the backgrounds the classifier was trained on. On Fonts that costs more than it gains (a decoded
-copy loses letter detail; benchmarks/debias_validation.py), so it is off by default.
+copy loses letter detail; benchmarks/diagnostics/debias_validation.py), so it is off by default.
 
 A scikit-learn estimator: ``__init__`` only stores, ``fit`` validates and returns self, and
 ``get_params``, ``clone`` and ``check_is_fitted`` work; it reads images, not feature arrays.

@@ -6,10 +6,15 @@ It trains on the *whole* dataset a recipe renders (held-out colours included), o
 blurred and noisy copies so that it reads decoded images as well as rendered ones, and it
 is cached per dataset and resolution so every benchmark scores with the same judge.
 
-Where the dataset has a ``scale_attribute`` (Fonts' size), half of each batch is also shrunk
-by a random factor in [0.7, 1] about the centre, and those copies do not train that attribute's
-head: edits draw sizes between the named ones, and an oracle that has seen only three sizes reads
-the font of an exactly shrunk rendered glyph at such a size wrongly in up to 71% of cases.
+Where the dataset has a ``scale_attribute`` (Fonts' size), half of each batch is also resampled
+about the centre by a random factor in [0.5, 2] (log-uniform), and those copies do not train that
+attribute's head: size edits shrink or enlarge the drawing, and an oracle that has seen only three
+sizes read the font of exactly resampled rendered glyphs wrongly in up to 71% of cases.
+Likewise, where the dataset paints flat colours (``paint_layers``), half of each batch has one of
+them repainted with a random RGB colour (at least ``MIN_CONTRAST`` from the image's other colours,
+as augmentation's new colours are), and that attribute's head skips those copies: edits paint
+colours outside the palette, and an oracle that has seen only the palette misread the glyph of
+about one exactly rendered new-colour edit in ten.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import json
 import os
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F  # noqa: N812
 from safetensors.torch import load_file, save_file
@@ -26,12 +32,13 @@ from torch import nn
 from tqdm import tqdm
 
 from deae_aug.data.dataset import AttributeDataset, load_images, to_float
+from deae_aug.data.fonts import MIN_CONTRAST, parse_color
 from deae_aug.data.schema import AttributeSchema
 from deae_aug.errors import UserError
 from deae_aug.io import atomic_path, atomic_write_text
 from deae_aug.models.autoencoder import rescale
 
-ORACLE_VERSION = 2
+ORACLE_VERSION = 3
 MIN_ACCURACY = 0.98
 
 
@@ -120,11 +127,51 @@ def _corrupt(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     return x + 0.04 * torch.randn(x.shape, generator=generator)
 
 
-def _shrink(x: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """Half of ``x`` shrunk about the centre by a factor in [0.7, 1]; and which rows were."""
+def _resize(x: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """Half of ``x`` resampled about the centre by a factor in [0.5, 2] (log-uniform), the range a
+    size edit between the smallest and largest named sizes covers; and which rows were."""
     pick = torch.rand(len(x), generator=generator) < 0.5
-    scale = torch.where(pick, 0.7 + 0.3 * torch.rand(len(x), generator=generator), torch.ones(len(x)))
-    return rescale(x, scale), pick
+    factor = 2 ** (2 * torch.rand(len(x), generator=generator) - 1)
+    return rescale(x, torch.where(pick, factor, torch.ones(len(x)))), pick
+
+
+class Paint:
+    """What ``_repaint`` needs for a dataset with ``paint_layers``: every image's coverage mask,
+    the RGB (0-255) of each painted attribute, and which side of the mask each one paints."""
+
+    def __init__(self, dataset: AttributeDataset) -> None:
+        names = list(dataset.paint_layers)
+        self.positions = torch.tensor([dataset.schema.position(n) for n in names])
+        self.on_object = torch.tensor([dataset.paint_layers[n] == "object" for n in names])
+        self.masks = torch.from_numpy(np.stack([dataset.mask(i) for i in range(len(dataset))]))[:, None]
+        rgb = [torch.tensor([parse_color(v) for v in dataset.schema[n].values]).float() for n in names]
+        factors = torch.from_numpy(dataset.factors)
+        self.colours = torch.stack([c[factors[:, k]] for c, k in zip(rgb, self.positions, strict=True)], 1)
+        self.black_background = not (~self.on_object).any()  # no attribute paints the background
+
+
+def _repaint(
+    x: torch.Tensor, paint: Paint, batch: torch.Tensor, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Half of ``x`` with one painted colour replaced by a uniform RGB colour at least
+    ``MIN_CONTRAST`` from the image's other colours; per row, the attribute position it lost
+    (-1: none)."""
+    n, p = len(x), len(paint.positions)
+    colours = paint.colours[batch]  # (n, P, 3)
+    which = torch.randint(p, (n,), generator=generator)
+    others = colours.clone()
+    others[torch.arange(n), which] = float("inf")  # the replaced colour is no constraint
+    if paint.black_background:
+        others = torch.cat([others, torch.zeros(n, 1, 3)], 1)
+    candidates = 255 * torch.rand(n, 8, 3, generator=generator)
+    far = (torch.cdist(candidates, others).nan_to_num(float("inf")) >= MIN_CONTRAST).all(2)  # (n, 8)
+    new = candidates[torch.arange(n), far.int().argmax(1)]
+    pick = (torch.rand(n, generator=generator) < 0.5) & far.any(1)
+    mask = paint.masks[batch]
+    layer = torch.where(paint.on_object[which].view(n, 1, 1, 1), mask, 1 - mask)
+    shift = (new - colours[torch.arange(n), which]) / 127.5 * pick[:, None]
+    lost = torch.where(pick, paint.positions[which], torch.full((n,), -1))
+    return x + shift[:, :, None, None] * layer, lost
 
 
 def fit_oracle(
@@ -145,8 +192,9 @@ def fit_oracle(
     n_val = max(1, len(images) // 10)
     val, fit = order[:n_val], order[n_val:]
     oracle = AttributeOracle(dataset.schema, dataset.resolution).to(device)
-    if dataset.scale_attribute is not None:
-        epochs *= 2  # reading the other attributes at any size, without the size cue, takes longer
+    paint = Paint(dataset) if dataset.paint_layers else None
+    if dataset.scale_attribute is not None or paint is not None:
+        epochs *= 2  # reading the other attributes at any size and colour takes longer
     batch_size = min(batch_size, len(fit))
     per_epoch = len(fit) // batch_size
     epochs = max(epochs, -(-min_steps // per_epoch))  # small datasets: enough steps to learn
@@ -161,9 +209,12 @@ def fit_oracle(
                 continue
             x = to_float(images[batch])
             keep = torch.ones(len(batch), len(dataset.schema), dtype=torch.bool)
+            if paint is not None:
+                x, lost = _repaint(x, paint, batch, generator)
+                keep[lost >= 0, lost[lost >= 0]] = False
             if dataset.scale_attribute is not None:
-                x, shrunk = _shrink(x, generator)
-                keep[shrunk, dataset.schema.position(dataset.scale_attribute)] = False
+                x, resized = _resize(x, generator)
+                keep[resized, dataset.schema.position(dataset.scale_attribute)] = False
             x, y, keep = _corrupt(x, generator).to(device), factors[batch].to(device), keep.to(device)
             loss = sum(F.cross_entropy(lg[keep[:, k]], y[keep[:, k], k]) for k, lg in enumerate(oracle(x)))
             optimizer.zero_grad(set_to_none=True)

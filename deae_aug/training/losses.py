@@ -21,7 +21,7 @@ Terms (image terms are L1, optionally weighted towards the glyph by ``foreground
 - ``counterfactual``: a centre with block k from another group's centre must read, to the frozen
   encoder and heads, as the values it was built from.
 - ``kl``: beta-VAE's KL divergence to N(0, I).
-Why each addition exists, and what it measured, is in the CHANGELOG and docs/experiments/.
+What each addition measured is in docs/experiments/; lasting reasons in docs/design.md.
 """
 
 from __future__ import annotations

@@ -311,12 +311,20 @@ def train(
 # Train keys that change neither the data nor the optimisation, so a run may differ in them and
 # still be reused; train.steps is among them because a shorter run is resumed, a longer reused.
 _BOOKKEEPING = ("steps", "log_every", "sample_every", "checkpoint_every", "workers")
+# L_reg's settings (and blend, which rides on L_reg's decodes): only DEAE reads them
+_DEAE_ONLY = ("reg", "reg_attributes", "reg_t", "reg_draws", "reg_decoder_only", "blend", "blend_attributes")
 
 
 def what_was_learned(recipe: dict) -> dict:
     """The parts of a recipe dict that decide what a trained model is: seed, data, splits and
-    every training setting except bookkeeping."""
+    every training setting except bookkeeping and the loss settings its variant never reads (a
+    GSL-AE is the same model whatever L_reg's weight; ``reg_start`` also switches the
+    counterfactual term on, so it only drops out when that is off)."""
     train = {k: v for k, v in recipe["train"].items() if k not in _BOOKKEEPING}
+    if recipe["model"]["variant"] != "deae":
+        loss = train["loss"]
+        unread = _DEAE_ONLY + (("reg_start",) if not loss.get("counterfactual") else ())
+        train["loss"] = {k: v for k, v in loss.items() if k not in unread}
     return {"seed": recipe["seed"], "data": recipe["data"], "split": recipe["split"], "train": train}
 
 

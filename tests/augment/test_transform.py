@@ -62,6 +62,15 @@ def test_types_pass_through(run):
     assert torch.equal(plain, torch.tensor([3]))  # a plain tensor beside an Image is not an image
 
 
+def test_masks_boxes_and_labels_of_a_sample_pass_through(run):
+    x = image_u8()
+    mask = tv_tensors.Mask(torch.ones(16, 16, dtype=torch.uint8))
+    boxes = tv_tensors.BoundingBoxes([[2, 2, 10, 10]], format="XYXY", canvas_size=(16, 16))
+    out = DEAEAugment(run, seed=0)({"image": tv_tensors.Image(x), "mask": mask, "boxes": boxes, "label": 3})
+    assert not torch.equal(out["image"], x)
+    assert out["mask"] is mask and out["boxes"] is boxes and out["label"] == 3
+
+
 def test_label_is_protected_and_params_replay(run):
     aug = DEAEAugment(run, seed=1)
     assert "letter" in aug.protected and "letter" not in aug.attributes

@@ -2,7 +2,8 @@ import pytest
 import torch
 
 from deae_aug.data.dataset import load_images
-from deae_aug.data.fonts import FontsDataset
+from deae_aug.data.fonts import MIN_CONTRAST, FontsDataset, format_color, parse_color
+from deae_aug.data.shapes import ShapesDataset
 from deae_aug.errors import UserError
 from deae_aug.evaluate import oracle as oracle_module
 from deae_aug.evaluate.oracle import oracle_for
@@ -54,3 +55,36 @@ def test_other_values_get_another_cache_entry(dataset):
         values={**{a.name: list(a.values) for a in dataset.schema.attributes}, "letter": ["A"]}, resolution=16
     )
     assert oracle_module.dataset_key(other) != oracle_module.dataset_key(dataset)
+
+
+@pytest.mark.parametrize("shapes", [False, True])
+def test_repaint_draws_what_the_renderer_draws_with_the_new_colour(dataset, shapes):
+    """The oracle's new-colour copies are exact renders (one colour replaced, far from the image's
+    other colours), and the replaced attribute is the one whose head skips the copy."""
+    small_shapes = {"x": 2, "y": 2, "orientation": 2}
+    data = ShapesDataset(values=small_shapes, resolution=16, block_size=4) if shapes else dataset
+    paint = oracle_module.Paint(data)
+    batch = torch.randint(len(data), (400,), generator=torch.Generator().manual_seed(0))
+    x = load_images(data).float().div(127.5).sub(1)[batch]
+    out, lost = oracle_module._repaint(x, paint, batch, torch.Generator().manual_seed(0))
+    assert 0.4 < (lost >= 0).float().mean() < 0.6
+    names = data.schema.names
+    for i, index in enumerate(batch.tolist()):
+        if lost[i] < 0:
+            assert torch.equal(out[i], x[i])
+            continue
+        values, name = data.describe(index), names[lost[i]]
+        mask = torch.from_numpy(data.mask(index))
+        layer = mask if data.paint_layers[name] == "object" else 1 - mask
+        j = layer.flatten().argmax()  # the pixel most of that colour tells which colour it is now
+        old = torch.tensor(parse_color(values[name])).float()
+        new = (old + (out[i] - x[i]).flatten(1)[:, j] * 127.5 / layer.flatten()[j]).round()
+        others = [parse_color(v) for n, v in values.items() if n in data.paint_layers and n != name]
+        for other in [*others, *([(0, 0, 0)] if shapes else [])]:
+            assert torch.dist(new, torch.tensor(other).float()) >= MIN_CONTRAST - 1
+        if shapes:
+            rendered = mask[None] * new[:, None, None]
+        else:
+            values[name] = format_color(new)
+            rendered = torch.from_numpy(data.renderer.render(**values)).permute(2, 0, 1).float()
+        assert (rendered - (out[i] + 1) * 127.5).abs().max() <= 1.5

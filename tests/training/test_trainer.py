@@ -117,6 +117,29 @@ def test_finished_run_is_reused_only_for_the_same_settings(tmp_path):
         ensure_trained(tiny(steps=3, lr=1e-3), tmp_path, device="cpu", progress=False)
 
 
+def test_a_gsl_run_is_reused_whatever_the_settings_only_deae_reads(tmp_path):
+    def gsl(**loss):
+        data = json.loads(json.dumps(TINY))
+        data["model"]["variant"] = "gsl"
+        data["train"].update(steps=3, loss=loss)
+        return recipe_from_dict(data)
+
+    def same(a, b, atol=0.0):
+        a, b = a.state_dict(), b.state_dict()
+        return a.keys() == b.keys() and all(torch.allclose(a[k], b[k], rtol=0, atol=atol) for k in a)
+
+    trained = train(gsl(), tmp_path / "gsl", device="cpu", progress=False)
+    other = train(gsl(reg=0.5, reg_start=0.2), tmp_path / "gsl2", device="cpu", progress=False)
+    assert same(trained, other, atol=1e-5)  # the same model (up to float summation order): reuse is right
+    reused = ensure_trained(gsl(reg=0.5, reg_start=0.2), tmp_path / "gsl", device="cpu", progress=False)
+    assert same(trained, reused)  # loaded, not trained again
+    with pytest.raises(UserError, match="train.loss.swap"):  # a setting GSL-AE does read
+        ensure_trained(gsl(swap=0.5), tmp_path / "gsl", device="cpu", progress=False)
+    train(tiny(steps=3), tmp_path / "deae", device="cpu", progress=False)
+    with pytest.raises(UserError, match="train.loss.reg"):  # DEAE reads L_reg's weight
+        ensure_trained(tiny(steps=3, loss={"reg": 0.5}), tmp_path / "deae", device="cpu", progress=False)
+
+
 def test_warm_start_from_gsl(tmp_path):
     recipe = tiny(steps=3)
     recipe.model.variant = "gsl"

@@ -10,7 +10,7 @@ and table2_sweep.json), and the accuracy at which the odds reach one half. It tr
 asks what the goal means on this test set. Real errors cluster in hard groups (low-contrast
 pairs), which makes the goal harder than these odds for those groups and easier for the rest.
 
-Usage: python -m benchmarks.worst_group_odds [--seeds 3] [--threshold 0.95]
+Usage: python -m benchmarks.diagnostics.worst_group_odds [--seeds 3] [--threshold 0.95]
 Writes benchmarks/results/worst_group_odds.{json,md}. The group-balanced test set of
 recipes/fonts_bias_wide.yaml: --recipe recipes/fonts_bias_wide.yaml --settings 0 --tables table2_wide
 --name worst_group_odds_wide.

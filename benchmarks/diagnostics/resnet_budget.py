@@ -6,7 +6,8 @@ the unbiased D_UB for each step count and input scale (32-px images enlarged 1x,
 standard stem shrinks 32 px to an 8x8 map before the first block) and scores it on the other
 20%: what the budget and the input size cost, measured without D_T.
 
-Usage: python -m benchmarks.resnet_budget [--seeds 1] [--runs 1x150 1x600 2x150] [--name resnet_budget]
+Usage: python -m benchmarks.diagnostics.resnet_budget [--seeds 1] [--runs 1x150 1x600 2x150]
+       [--name resnet_budget]
 """
 
 from __future__ import annotations

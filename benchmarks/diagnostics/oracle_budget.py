@@ -7,7 +7,7 @@ per seed on the same labels and splits three ways: as Table 2's rows (rendered a
 and at 32 px with 4 times the steps. No DEAE is trained (at 64 px it costs about 4 times as much),
 so this bounds what each lever could give a classifier; it does not measure a debiaser.
 
-Usage: python -m benchmarks.oracle_budget [--recipe recipes/fonts_bias_wide.yaml] [--seeds 3]
+Usage: python -m benchmarks.diagnostics.oracle_budget [--recipe recipes/fonts_bias_wide.yaml] [--seeds 3]
 Writes benchmarks/results/oracle_budget.{json,md}.
 """
 

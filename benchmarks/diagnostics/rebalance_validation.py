@@ -10,7 +10,7 @@ averages the residual classifier's probabilities with the recipe's latent debias
 
 Classifiers are saved under --runs, where table2_debias.py reuses them.
 
-Usage: python -m benchmarks.rebalance_validation [--seeds 3] [--steps N] [--scale 2]
+Usage: python -m benchmarks.diagnostics.rebalance_validation [--seeds 3] [--steps N] [--scale 2]
 """
 
 from __future__ import annotations

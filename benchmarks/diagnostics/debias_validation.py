@@ -7,7 +7,7 @@ copies: unbiased accuracy, worst group and bias-conflicting images. D_UB is disj
 and D_T and has every letter on every background, so it answers "which setting generalises off
 the bias" without looking at D_T.
 
-Usage: python -m benchmarks.debias_validation [--seeds 1] [--counterfactuals 0 5 10 20]
+Usage: python -m benchmarks.diagnostics.debias_validation [--seeds 1] [--counterfactuals 0 5 10 20]
        [--test-counterfactuals 0 6]
 """
 

@@ -8,7 +8,7 @@ ResNet-18 rows; trained here if missing), refits the counterfactual latent debia
 saved DEAE (as gradcam.py does; same seed, same fit) and scores `debias.mode: both` as their
 average. Nothing is chosen on D_T: it only describes the misses of fixed classifiers.
 
-Usage: python -m benchmarks.table2_misses [--recipe recipes/fonts_bias_wide.yaml]
+Usage: python -m benchmarks.diagnostics.table2_misses [--recipe recipes/fonts_bias_wide.yaml]
     [--runs runs/benchmarks/table2_wide600] [--setting 0pct] [--seeds 3] [--steps N]
     [--name table2_misses_wide_600]
 """
