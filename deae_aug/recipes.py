@@ -188,6 +188,9 @@ class TrainSection:
     checkpoint_every: int = _bounded(250, ge=1)
     workers: int = _bounded(0, ge=0)
     init_from: str | None = None  # warm start: a run folder (e.g. a trained GSL-AE for DEAE)
+    # seeds the model alone (weights, groups, L_reg draws); None: the recipe's seed, which also
+    # draws the splits. Another train.seed retrains on the very same data.
+    seed: int | None = _bounded(None, ge=0)
 
 
 @dataclass

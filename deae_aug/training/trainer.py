@@ -206,7 +206,8 @@ def train(
             remove_stale(folder)  # what a killed run of this folder left
         atomic_write_text(run / "recipe.yaml", yaml.safe_dump(recipe.to_dict(), sort_keys=False))
 
-    torch.manual_seed(recipe.seed)
+    seed = t.seed if t.seed is not None else recipe.seed
+    torch.manual_seed(seed)
     model = Autoencoder(cfg).to(dev)
     # fused: one kernel for all parameters (the FC weights dominate the count), ~7% of a CPU step
     optimizer = torch.optim.Adam(model.parameters(), lr=t.lr, betas=tuple(t.betas), fused=True)
@@ -234,7 +235,7 @@ def train(
     if world > 1:
         loss_fn = DistributedDataParallel(loss_fn, device_ids=[dev.index] if dev.type == "cuda" else None)
     groups = max(1, t.groups_per_step // world)  # the global batch stays groups_per_step
-    sampler = GroupSampler(dataset.factors, dataset.schema, groups, t.sampler, recipe.seed, step, rank=rank)
+    sampler = GroupSampler(dataset.factors, dataset.schema, groups, t.sampler, seed, step, rank=rank)
     loader = DataLoader(
         dataset, batch_sampler=sampler, num_workers=t.workers, persistent_workers=t.workers > 0
     )
@@ -263,7 +264,7 @@ def train(
             if step >= t.steps:
                 break
             x = images.to(dev).view(-1, group_size, *images.shape[1:])  # (G, K+1, 3, H, W)
-            generator = torch.Generator().manual_seed(recipe.seed * 1_000_003 + step + 7_919_000 * rank)
+            generator = torch.Generator().manual_seed(seed * 1_000_003 + step + 7_919_000 * rank)
             group_loss.cfg = (
                 losses_cfg if step >= reg_from_step else replace(losses_cfg, reg=0.0, counterfactual=0.0)
             )

@@ -107,6 +107,19 @@ def test_debias_writes_classifier_and_report(tmp_path, recipe, mode):
             assert f.metadata()["input_scale"] == "2"
 
 
+def test_a_debiaser_from_a_run_reads_names_and_label_from_it(tmp_path):
+    from deae_aug.training.trainer import train, training_split
+
+    recipe = recipe_from_dict(RECIPE)
+    train(recipe, tmp_path / "run", device="cpu", progress=False)
+    deb = Debiaser.from_run(tmp_path / "run", "bg_color", classifier="mlp", counterfactuals=1)
+    assert (deb.names, deb.label, deb.bias) == (list(recipe.data.values), "letter", ["bg_color"])
+    assert (deb.classifier, deb.counterfactuals) == ("mlp", 1)
+    train_split = training_split(recipe)
+    letters = train_split.factors[:, 0]
+    assert deb.fit(load_images(train_split), letters).predict(load_images(train_split)).shape == letters.shape
+
+
 def test_debias_needs_a_debias_split(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump({**RECIPE, "split": {"label": "letter"}}))

@@ -140,6 +140,14 @@ def test_a_gsl_run_is_reused_whatever_the_settings_only_deae_reads(tmp_path):
         ensure_trained(tiny(steps=3, loss={"reg": 0.5}), tmp_path / "deae", device="cpu", progress=False)
 
 
+def test_train_seed_reseeds_the_model_on_the_same_split(tmp_path):
+    default = train(tiny(steps=2), tmp_path / "a", device="cpu", progress=False).state_dict()
+    same = train(tiny(steps=2, seed=0), tmp_path / "b", device="cpu", progress=False).state_dict()
+    other = train(tiny(steps=2, seed=1), tmp_path / "c", device="cpu", progress=False).state_dict()
+    assert all(torch.equal(default[k], same[k]) for k in default)  # recipe seed 0 = train.seed 0
+    assert not all(torch.equal(default[k], other[k]) for k in default)
+
+
 def test_warm_start_from_gsl(tmp_path):
     recipe = tiny(steps=3)
     recipe.model.variant = "gsl"
