@@ -76,7 +76,17 @@ class ManifestDataset(AttributeDataset):
             raise DataError(f"{csv}: no attribute columns besides {path_column!r}")
         attrs = []
         for name in names:
+            blank = np.flatnonzero(table[name].str.strip().to_numpy() == "")
+            if len(blank):
+                raise DataError(
+                    f"{csv}, row {blank[0] + 2}: attribute column {name!r} is blank; give every image a value"
+                )
             values = tuple(sorted(table[name].unique(), key=_natural_key))
+            if len(values) == len(table) > 2:
+                raise DataError(
+                    f"{csv}: attribute column {name!r} has a different value in every row (an id?); no two "
+                    "images share a value to swap, so drop it from 'attributes'"
+                )
             if len(values) < 2:
                 raise DataError(
                     f"{csv}: attribute column {name!r} has a single value {values[0]!r}; "

@@ -88,6 +88,21 @@ def test_single_valued_attribute_is_named(tmp_path):
         ManifestDataset(make_manifest(tmp_path, frame))
 
 
+def test_blank_cells_and_id_columns_are_refused_by_name(tmp_path):
+    frame = write_images(tmp_path)
+    frame.loc[3, "pose"] = ""
+    with pytest.raises(DataError, match=r"row 5: attribute column 'pose' is blank"):
+        ManifestDataset(make_manifest(tmp_path, frame))
+    frame = write_images(tmp_path)
+    frame["photo_id"] = [f"IMG_{i:04d}" for i in range(len(frame))]
+    with pytest.raises(DataError, match="column 'photo_id' has a different value in every row"):
+        ManifestDataset(make_manifest(tmp_path, frame))
+    assert ManifestDataset(make_manifest(tmp_path, frame), attributes=["emotion", "pose"]).schema.names == (
+        "emotion",
+        "pose",
+    )
+
+
 def test_mixed_sizes_need_resize(tmp_path):
     frame = write_images(tmp_path)
     Image.fromarray(np.zeros((20, 20, 3), np.uint8)).save(tmp_path / "img5.png")
