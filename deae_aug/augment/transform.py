@@ -30,7 +30,7 @@ from deae_aug.explore.directions import block_scale, combine, unit_directions
 from deae_aug.explore.latent import encode, interpolate
 from deae_aug.models.autoencoder import Autoencoder
 from deae_aug.recipes import recipe_from_dict
-from deae_aug.training.checkpoint import latest_checkpoint, load_meta
+from deae_aug.training.checkpoint import latest_checkpoint, load_meta, run_attributes
 from deae_aug.training.trainer import load_model, training_split
 
 MODES = ("interpolate", "swap", "udv", "novel")
@@ -115,9 +115,7 @@ class DEAEAugment(v2.Transform):
         checkpoint = path if (path / "meta.json").is_file() else latest_checkpoint(path)
         if checkpoint is None:
             raise UserError(f"DEAEAugment: {self.run} holds no trained checkpoint")
-        meta = load_meta(checkpoint)
-        names = tuple(a["name"] for a in meta["schema"]["attributes"])
-        return names, meta["recipe"]["split"].get("label")
+        return run_attributes(load_meta(checkpoint))
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()

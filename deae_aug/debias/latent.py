@@ -38,6 +38,7 @@ from deae_aug.errors import UserError
 from deae_aug.explore.latent import decode, encode
 from deae_aug.io import atomic_path
 from deae_aug.models.autoencoder import Autoencoder
+from deae_aug.training.checkpoint import run_attributes
 from deae_aug.training.trainer import load_model
 
 CLASSIFIERS = ("logistic", "mlp")
@@ -82,14 +83,13 @@ class Debiaser(ClassifierMixin, BaseEstimator):
         """A Debiaser on a trained run: the model, the attribute names and the label (the run's
         ``split.label``) come from the run folder; ``params`` are the other constructor arguments."""
         model, meta = load_model(run, device)
-        label = meta["recipe"]["split"].get("label")
+        names, label = run_attributes(meta)
         if label is None:
             raise UserError(
                 f"Debiaser.from_run: the recipe of {run} names no split.label; "
                 "build Debiaser(model, names, label, bias) instead"
             )
-        names = [a["name"] for a in meta["schema"]["attributes"]]
-        return cls(model, names, label, [bias] if isinstance(bias, str) else list(bias), **params)
+        return cls(model, list(names), label, [bias] if isinstance(bias, str) else list(bias), **params)
 
     def _validate(self) -> None:
         for name in (self.label, *self.bias):
