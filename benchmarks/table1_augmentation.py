@@ -49,7 +49,7 @@ import torch
 from torchvision.transforms import v2
 
 from benchmarks.common import environment, summary, write_results
-from deae_aug.augment.synthesis import novel_colours, plan_edits, synthesize
+from deae_aug.augment.synthesis import novel_colours, plan_edits, planned_edits, synthesize
 from deae_aug.data.build import build_dataset
 from deae_aug.data.dataset import AttributeDataset, load_images, to_float, to_tensor
 from deae_aug.evaluate.classifier import accuracy, enlarge, train_resnet18
@@ -62,6 +62,7 @@ ROWS = ("D_S", "D_S + rendered edits", "D_S + DEAE", "D_S + GSL-AE", "D_S + Triv
 CEILING = ROWS[1]  # diagnostic: the renderer draws every edit exactly, a user has no renderer
 FILTERED = ROWS[-1]  # diagnostic, not a method: the oracle knows every rendered image, a user does not
 REUSABLE = ("D_S", CEILING, "D_S + TrivialAugment", "D_L")  # rows no autoencoder takes part in
+SYNTHESIS = ("synthetic_images", "synthetic_attributes", "synthesis")  # only the ceiling's images read these
 
 
 def trivial_augment(seed: int):
@@ -92,12 +93,15 @@ def synthetic_images(
     ``augment.mode: novel`` repaints."""
     t_range = (1.0, 1.0) if recipe.augment.mode == "swap" else tuple(recipe.augment.t_range)
     if model is None:
-        plan = plan_edits(small, attributes, count, t_range, seed, paint)
-        rows = zip(plan["source_index"], plan["attribute"], plan["to_value"], plan["t"], strict=True)
-        images = [to_tensor(small.render_edit(int(s), a, v, float(t)), "uint8") for s, a, v, t in rows]
+        plan = plan_edits(small, attributes, count, t_range, seed, paint, tuple(recipe.augment.edits))
+        images = [
+            to_tensor(small.render_edit(int(s), planned_edits(plan, i)), "uint8")
+            for i, s in enumerate(plan["source_index"])
+        ]
         return torch.stack(images), plan
+    a = recipe.augment
     s = synthesize(model, small, attributes, count, t_range, seed, progress=False,
-                   residual=recipe.augment.residual, paint=paint)  # fmt: skip
+                   residual=a.residual, paint=paint, edits=tuple(a.edits))  # fmt: skip
     return s.images, s.records
 
 
@@ -111,25 +115,31 @@ def fidelity(
 ) -> dict:
     """Shares of synthetic images in which the oracle reads the source's label, and every attribute
     that was not edited, as the source's values; the latter also per edited attribute and, for
-    interpolated edits, per quarter of t (where in-between values are hardest to draw)."""
+    interpolated edits, per quarter of the largest t (where in-between values are hardest to draw)."""
+    names = small.schema.names
     read = oracle.predict(to_float(images)).numpy()
     source = small.factors[records["source_index"].to_numpy()]
-    edited = records["attribute"].map(small.schema.names.index).to_numpy()
-    same = read == source
-    same[np.arange(len(same)), edited] = True
+    edited = np.stack(
+        [records[f"{n}_to"].to_numpy() != "" if f"{n}_to" in records else np.zeros(len(records), bool)
+         for n in names], 1
+    )  # fmt: skip
+    same = (read == source) | edited
     kept = same.all(1)
-    interpolated = records["partner_index"].to_numpy() >= 0
-    quarter = np.minimum((records["t"].to_numpy() * 4).astype(int), 3)
+    moved = [n for n in names if f"{n}_partner" in records]
+    interpolated = np.stack([records[f"{n}_partner"].to_numpy() >= 0 for n in moved], 1)
+    t = np.where(interpolated, np.stack([records[f"{n}_t"].to_numpy() for n in moved], 1), 0).max(1)
+    quarter = np.minimum((t * 4).astype(int), 3)
+    any_interpolated = interpolated.any(1)
     return {
         "label": float(same[:, small.schema.position(label)].mean()),
         "unedited": float(kept.mean()),
         "unedited_by_attribute": {
-            a: float(kept[records["attribute"] == a].mean()) for a in sorted(records["attribute"].unique())
-        },  # fmt: skip
+            n: float(kept[edited[:, k]].mean()) for k, n in enumerate(names) if edited[:, k].any()
+        },
         "unedited_by_t": {
-            f"{q / 4:.2f}-{(q + 1) / 4:.2f}": float(kept[interpolated & (quarter == q)].mean())
+            f"{q / 4:.2f}-{(q + 1) / 4:.2f}": float(kept[any_interpolated & (quarter == q)].mean())
             for q in range(4)
-            if (interpolated & (quarter == q)).any()
+            if (any_interpolated & (quarter == q)).any()
         },  # fmt: skip
     }
 
@@ -207,7 +217,7 @@ def main() -> None:
         paint = novel_colours(reference, small.schema.names, attributes)
 
     results = {row: {"accuracy": [], "only_shift": [], "seconds": []} for row in ROWS if row in args.rows}
-    reused = reusable_rows(args, results, protocol(args, attributes, splits, small))
+    reused = reusable_rows(args, results, protocol(args, recipe.augment, attributes, splits, small))
     kept: dict[str, list[dict]] = {variant: [] for variant in models}
     for seed in range(args.seeds):
         small_x, small_y = data["small"]
@@ -224,7 +234,7 @@ def main() -> None:
             print(f"seed {seed} {variant} images: oracle keeps {keeps}", flush=True)
         if FILTERED in args.rows:
             images, records = synthetic_images(
-                models["deae"], small, attributes, 2 * args.count, recipe, seed
+                models["deae"], small, attributes, 2 * args.count, recipe, seed, paint
             )
             labels = source_labels(small, records, col)
             keep = np.flatnonzero(oracle.predict(to_float(images)).numpy()[:, col] == labels.numpy())
@@ -266,7 +276,7 @@ def main() -> None:
                  for row, r in results.items() if row != "D_S"}  # fmt: skip
     payload = {
         "benchmark": "table1_augmentation",
-        **protocol(args, attributes, splits, small),
+        **protocol(args, recipe.augment, attributes, splits, small),
         "overrides": args.set,
         "reused_rows": {"from": args.reuse, "rows": sorted(reused)} if reused else None,
         "augmenter_train_seconds": train_seconds,
@@ -290,8 +300,9 @@ def main() -> None:
     print(table(payload, args, splits))
 
 
-def protocol(args: argparse.Namespace, attributes: list[str], splits: dict, small) -> dict:
-    """What a row's accuracy depends on besides its own images (``--reuse`` compares these)."""
+def protocol(args: argparse.Namespace, augment, attributes: list[str], splits: dict, small) -> dict:
+    """What a row's accuracy depends on besides its own images, and what the ceiling's images
+    depend on (``--reuse`` compares these)."""
     return {
         "recipe": args.recipe,
         "seeds": list(range(args.seeds)),
@@ -306,21 +317,27 @@ def protocol(args: argparse.Namespace, attributes: list[str], splits: dict, smal
         "evaluated_on": "D_test" if args.eval == "test" else "D_val (D_L images with backgrounds D_S lacks)",
         "synthetic_images": args.count,
         "synthetic_attributes": attributes,
+        "synthesis": {"mode": augment.mode, "t_range": list(augment.t_range), "edits": list(augment.edits)},
         "split_sizes": {name: len(ds) for name, ds in splits.items()},
     }
 
 
 def reusable_rows(args: argparse.Namespace, results: dict, current: dict) -> dict:
     """Per reusable row of ``results``, its per-seed values in ``args.reuse`` (empty without it);
-    refuses a file of another protocol."""
+    refuses a file of another protocol. The synthesis settings only concern the ceiling: another
+    plan of edits retrains the ceiling and still reuses the rows without synthetic images."""
     if not args.reuse:
         return {}
     with open(args.reuse, encoding="utf-8") as f:
         earlier = json.load(f)
     differ = [key for key, value in current.items() if earlier.get(key) != value]
-    if differ:
+    if set(differ) - set(SYNTHESIS):
         raise SystemExit(f"--reuse {args.reuse}: another protocol ({', '.join(differ)} differ)")
-    return {row: earlier["rows"][row] for row in results if row in REUSABLE and row in earlier["rows"]}
+    rows = [row for row in results if row in REUSABLE and row in earlier["rows"]]
+    if differ and CEILING in rows:
+        print(f"--reuse: the ceiling is trained again ({', '.join(differ)} differ)", flush=True)
+        rows.remove(CEILING)
+    return {row: earlier["rows"][row] for row in rows}
 
 
 def table(payload: dict, args: argparse.Namespace, splits: dict) -> str:
@@ -351,7 +368,10 @@ def table(payload: dict, args: argparse.Namespace, splits: dict) -> str:
     for variant, k in payload["oracle_keeps"].items():
         cells = " | ".join(f"{k[key]['mean']:.1%} ± {k[key]['std']:.1%}" for key in ("label", "unedited"))
         lines.append(f"| {names[variant]} | {cells} |")
-    breakdowns = (("unedited_by_attribute", "edited attribute"), ("unedited_by_t", "t of interpolated edits"))
+    breakdowns = (
+        ("unedited_by_attribute", "edited attribute"),
+        ("unedited_by_t", "the largest t of interpolated edits"),
+    )
     for key, what in breakdowns:
         columns = list(next(iter(payload["oracle_keeps"].values()))[key])
         lines += ["", f"Every unedited attribute kept, by {what}:", "",

@@ -165,6 +165,7 @@ def augment_command(
         progress=not quiet,
         residual=a.residual,
         paint=paint,
+        edits=tuple(a.edits),
     )
     write_image_folder(synthesis, dataset, label, out, overwrite, progress=not quiet)
     click.echo(

@@ -200,6 +200,8 @@ class AugmentSection:
     # novel: colour layers get new colours (uniform in RGB), other attributes interpolate
     mode: Literal["interpolate", "swap", "novel"] = "interpolate"
     t_range: list[float] = _bounded(default_factory=lambda: [0.25, 1.0], ge=0.0, le=1.0, length=2)
+    # how many attributes each image changes at once: [fewest, most], the count uniform between
+    edits: list[int] = _bounded(default_factory=lambda: [1, 1], ge=1, length=2)
     residual: bool = False  # add the decoded change to the source image instead of the decode
     out: str | None = None  # None: augmented/<name>
     run: str | None = None  # None: runs/<name>-<variant>
@@ -349,12 +351,13 @@ def recipe_from_dict(data: Mapping, source: str = "<dict>", overrides: Sequence[
         node[parts[-1]] = value
     recipe = _build(Recipe, data, "", source)
     recipe.source = source
-    low, high = recipe.augment.t_range
-    if low > high:
-        raise RecipeError(
-            f"Recipe key 'augment.t_range' in {source} must be [low, high] with low <= high; "
-            f"got {[low, high]}."
-        )
+    for key in ("t_range", "edits"):
+        low, high = getattr(recipe.augment, key)
+        if low > high:
+            raise RecipeError(
+                f"Recipe key 'augment.{key}' in {source} must be [low, high] with low <= high; "
+                f"got {[low, high]}."
+            )
     return recipe
 
 

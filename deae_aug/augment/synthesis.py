@@ -1,8 +1,10 @@
 """Offline synthesis: attribute-controlled images written as an ImageFolder tree with a manifest.
 
-Each synthetic image starts from a source image of the training split, picks one attribute to
-change and a partner that differs in it, and moves that latent block a fraction t of the way
-to the partner's. The label's block is never touched, so the source's label stays the label.
+Each synthetic image starts from a source image of the training split and changes
+``augment.edits`` of its attributes at once: each changed latent block moves a fraction t of the
+way to a partner's that differs in it, or (novel colours) is repainted. Several edits per image
+reach combinations a single edit never does. The label's block is never touched, so the
+source's label stays the label.
 The whole output is built in a temporary sibling folder and renamed into place at the end:
 a killed run leaves no partial dataset and no manifest.
 """
@@ -37,7 +39,6 @@ class Synthesis:
     images: torch.Tensor
     records: pd.DataFrame
     sources: torch.Tensor  # (N, 3, H, W) uint8 source images, for previews
-    partners: torch.Tensor
 
 
 def plan_edits(
@@ -47,53 +48,85 @@ def plan_edits(
     t_range: tuple[float, float] = (0.25, 1.0),
     seed: int = 0,
     paint: Sequence[str] = (),
+    edits: tuple[int, int] = (1, 1),
 ) -> pd.DataFrame:
-    """One row per edit: which source image, which attribute, which partner (a sample with
-    another value of it) and how far (t). The model plays no part, so a model and the renderer
-    (``FontsDataset.render_edit``) can draw the very same edits.
+    """One row per synthetic image: a source image of ``dataset`` and some of ``attributes``
+    (distinct, at random; how many is uniform in the range ``edits``) to change. The model plays
+    no part, so a model and the renderer (``FontsDataset.render_edit``) can draw the very same
+    edits.
 
-    An attribute in ``paint`` (a colour) gets a new colour instead, uniform in RGB, '#rrggbb' in
-    ``to_value`` with t = 1 and no partner (-1): values never seen in training, the paper's "new
-    attributes". A draw closer than ``MIN_CONTRAST`` to any other colour of the source (any
-    attribute whose value names a colour) is drawn again, so a glyph never vanishes into its
-    background."""
+    Columns: ``source_index``, ``edited`` (the changed attributes joined by '+'), the source's
+    values ``source_<a>``, and per attribute a that varies: ``<a>_to`` (the value it moves
+    towards, '' when kept), ``<a>_t`` (how far, 0 when kept) and ``<a>_partner`` (the sample
+    whose value that is, -1 when kept or painted). An edited attribute moves a fraction t in
+    ``t_range`` towards a partner that differs in it. An attribute in ``paint`` (a colour) gets
+    a new colour instead, uniform in RGB, '#rrggbb' with t = 1: values never seen in training,
+    the paper's "new attributes". A draw closer than ``MIN_CONTRAST`` to any other colour of the
+    image (the source's, or one painted before it) is drawn again, so a glyph never vanishes
+    into its background."""
     names = dataset.schema.names
     for a in attributes:
         if a not in names:
             raise UserError(f"augment.attributes: unknown attribute {a!r}; the dataset has {list(names)}")
-    rng = np.random.default_rng(seed)
     factors = dataset.factors
-    cols = [names.index(a) for a in attributes]
-    varied = [k for k in cols if len(np.unique(factors[:, k])) > 1]
+    varied = [k for k in (names.index(a) for a in attributes) if len(np.unique(factors[:, k])) > 1]
     if not varied:
         raise UserError(
             f"augment.attributes {attributes} take a single value in the source split; nothing to vary"
         )
-    source = rng.integers(len(factors), size=count)
-    attribute = rng.choice(varied, size=count)
-    partner = np.empty(count, dtype=np.int64)
-    for i, (s, k) in enumerate(zip(source, attribute, strict=False)):
-        partner[i] = rng.choice(np.flatnonzero(factors[:, k] != factors[s, k]))
-    t = rng.uniform(*t_range, size=count).round(4)
+    low, high = edits
+    if not 1 <= low <= high <= len(varied):
+        raise UserError(
+            f"augment.edits must be [low, high] with 1 <= low <= high <= {len(varied)}, the number "
+            f"of augment.attributes that vary in the source split ({[names[k] for k in varied]}); "
+            f"got {list(edits)}"
+        )
+    rng = np.random.default_rng(seed)
     values = [a.values for a in dataset.schema.attributes]
-    to_value = [values[k][factors[p, k]] for p, k in zip(partner, attribute, strict=True)]
-    painted = [names.index(a) for a in paint]
-    for i in np.flatnonzero(np.isin(attribute, painted)):
-        others = [_rgb(values[j][factors[source[i], j]]) for j in range(len(names)) if j != attribute[i]]
-        colour = rng.integers(0, 256, size=3)
-        while any(o is not None and np.linalg.norm(colour - o) < MIN_CONTRAST for o in others):
-            colour = rng.integers(0, 256, size=3)
-        to_value[i], t[i], partner[i] = format_color(colour), 1.0, -1
-    return pd.DataFrame(
-        {
-            "attribute": [names[k] for k in attribute],
-            "t": t,
-            "source_index": source,
-            "partner_index": partner,
-            "from_value": [values[k][factors[s, k]] for s, k in zip(source, attribute, strict=True)],
-            "to_value": to_value,
-            **{f"source_{n}": [values[j][factors[s, j]] for s in source] for j, n in enumerate(names)},
-        }
+    source = rng.integers(len(factors), size=count)
+    how_many = rng.integers(low, high + 1, size=count)
+    rank = np.argsort(np.argsort(rng.random((count, len(varied))), axis=1), axis=1)
+    chosen = rank < how_many[:, None]  # a random subset of how_many attributes per image
+    drawn_t = rng.uniform(*t_range, size=(count, len(varied))).round(4)
+    to = {k: [""] * count for k in varied}
+    t = {k: np.zeros(count) for k in varied}
+    partner = {k: np.full(count, -1, dtype=np.int64) for k in varied}
+    for i, s in enumerate(source):
+        colours = {j: _rgb(values[j][factors[s, j]]) for j in range(len(names))}
+        for c in np.flatnonzero(chosen[i]):
+            k = varied[c]
+            if names[k] in paint:
+                others = [o for j, o in colours.items() if j != k and o is not None]
+                colour = rng.integers(0, 256, size=3)
+                while any(np.linalg.norm(colour - o) < MIN_CONTRAST for o in others):
+                    colour = rng.integers(0, 256, size=3)
+                colours[k] = colour.astype(np.float64)
+                to[k][i], t[k][i] = format_color(colour), 1.0
+            else:
+                partner[k][i] = rng.choice(np.flatnonzero(factors[:, k] != factors[s, k]))
+                to[k][i], t[k][i] = values[k][factors[partner[k][i], k]], drawn_t[i, c]
+    columns: dict[str, object] = {
+        "source_index": source,
+        "edited": ["+".join(names[varied[c]] for c in np.flatnonzero(row)) for row in chosen],
+    }
+    for k in varied:
+        columns |= {f"{names[k]}_to": to[k], f"{names[k]}_t": t[k], f"{names[k]}_partner": partner[k]}
+    columns |= {f"source_{n}": [values[j][factors[s, j]] for s in source] for j, n in enumerate(names)}
+    return pd.DataFrame(columns)
+
+
+def planned_edits(plan: pd.DataFrame, row: int) -> dict[str, tuple[str, float]]:
+    """Attribute -> (value it moves towards, t) for synthetic image ``row`` of a plan."""
+    return {
+        a: (str(plan.at[row, f"{a}_to"]), float(plan.at[row, f"{a}_t"]))
+        for a in str(plan.at[row, "edited"]).split("+")
+    }
+
+
+def describe_edits(edits: dict[str, tuple[str, float]]) -> str:
+    """'bg_color #1f77b4, size -> large t=0.40': a preview's row label."""
+    return ", ".join(
+        f"{a} {v}" if v.startswith("#") else f"{a} -> {v} t={t:.2f}" for a, (v, t) in edits.items()
     )
 
 
@@ -127,41 +160,41 @@ def synthesize(
     progress: bool = True,
     residual: bool = False,
     paint: Sequence[str] = (),
+    edits: tuple[int, int] = (1, 1),
 ) -> Synthesis:
-    """``count`` images from ``dataset``, each with one of ``attributes`` moved towards a partner's
-    or, for the colours in ``paint``, repainted with a new colour (see ``plan_edits``).
+    """``count`` images from ``dataset``, each with some of ``attributes`` (how many: uniform in
+    the range ``edits``) moved towards a partner's value or, for the colours in ``paint``,
+    repainted with a new colour (see ``plan_edits``). Blocks are disjoint, so the edits of one
+    image compose in its code.
 
     ``residual`` adds the decoder's change, D(z') - D(z), to the source image instead of
     returning D(z'): the source keeps its own sharp glyph and only the edit is the model's.
     """
-    plan = plan_edits(dataset, attributes, count, t_range, seed, paint)
-    source, partner = (plan[c].to_numpy(dtype=np.int64, copy=True) for c in ("source_index", "partner_index"))
+    plan = plan_edits(dataset, attributes, count, t_range, seed, paint, edits)
+    source = plan["source_index"].to_numpy(dtype=np.int64, copy=True)
     names = dataset.schema.names
-    attribute = plan["attribute"].map(names.index).to_numpy()
-    t = plan["t"].to_numpy()
     images = load_images(dataset)
     codes = encode(model, images)
+    z = codes[source].clone()
+    for name in (n for n in names if f"{n}_to" in plan):
+        k, target = names.index(name), plan[f"{name}_to"]
+        rows = np.flatnonzero(target.to_numpy() != "")
+        if name in paint:
+            rgb = torch.tensor(np.stack([parse_color(v) for v in target.iloc[rows]])).float()
+            z[rows] = repaint(model, z[rows], k, rgb / 127.5 - 1)
+        elif len(rows):
+            partners = codes[plan[f"{name}_partner"].to_numpy()[rows]]
+            t = torch.from_numpy(plan[f"{name}_t"].to_numpy()[rows]).float()
+            z[rows] = interpolate(z[rows], partners, model.blocks[k], t)
     out = []
     bar = tqdm(total=count, desc="synthesise", unit="img", disable=not progress)
     for start in range(0, count, batch_size):
         sl = slice(start, start + batch_size)
-        z = codes[source[sl]].clone()
-        for k in np.unique(attribute[sl]):
-            rows = np.flatnonzero(attribute[sl] == k)
-            if names[k] in paint:
-                rgb = torch.tensor(np.stack([parse_color(v) for v in plan["to_value"].iloc[sl].iloc[rows]]))
-                z[rows] = repaint(model, z[rows], int(k), rgb.float() / 127.5 - 1)
-                continue
-            zp = codes[partner[sl][rows]]
-            z[rows] = interpolate(z[rows], zp, model.blocks[k], torch.from_numpy(t[sl][rows]).float())
-        edited = decode_edit(model, z, codes[source[sl]], images[source[sl]] if residual else None)
+        edited = decode_edit(model, z[sl], codes[source[sl]], images[source[sl]] if residual else None)
         out.append(torch.from_numpy(to_uint8(edited)).permute(0, 3, 1, 2))
-        bar.update(len(z))
+        bar.update(len(edited))
     bar.close()
-    partners = images[np.maximum(partner, 0)]
-    for i in np.flatnonzero(partner < 0):  # a painted colour has no partner: a swatch in previews
-        partners[i] = torch.tensor(parse_color(plan.at[i, "to_value"]), dtype=torch.uint8)[:, None, None]
-    return Synthesis(torch.cat(out), plan, images[source], partners)
+    return Synthesis(torch.cat(out), plan, images[source])
 
 
 def class_folder(index: int, value: str) -> str:
@@ -198,19 +231,9 @@ def _write(synthesis: Synthesis, dataset: AttributeDataset, label: str, tmp: Pat
     records.insert(0, "path", paths)
     records.insert(1, "label", records[f"source_{label}"])
     n = min(8, len(records))
-    tiles = torch.stack([synthesis.sources[:n], synthesis.partners[:n], synthesis.images[:n]], 1).flatten(
-        0, 1
-    )
-    labels = [
-        f"{records.at[i, 'attribute']} "
-        + (
-            f"t={records.at[i, 't']:.2f}"
-            if records.at[i, "partner_index"] >= 0
-            else records.at[i, "to_value"]
-        )
-        for i in range(n)
-    ]
+    tiles = torch.stack([synthesis.sources[:n], synthesis.images[:n]], 1).flatten(0, 1)
+    labels = [describe_edits(planned_edits(records, i)) for i in range(n)]
     save_png(
-        tmp / "preview.png", image_grid(tiles.permute(0, 2, 3, 1).numpy(), 3, row_labels=labels, scale=2)
+        tmp / "preview.png", image_grid(tiles.permute(0, 2, 3, 1).numpy(), 2, row_labels=labels, scale=2)
     )
     records.to_csv(tmp / "manifest.csv", index=False)

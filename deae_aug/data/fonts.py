@@ -179,21 +179,22 @@ class FontsDataset(AttributeDataset):
     def load_image(self, index: int) -> np.ndarray:
         return self.renderer.render(**self.describe(index))
 
-    def render_edit(self, source: int, attribute: str, target: str, t: float) -> np.ndarray:
-        """(H, W, 3) uint8: sample ``source`` with ``attribute`` moved a fraction ``t`` towards the
-        value ``target`` (a name, or '#rrggbb' for a colour), drawn exactly, as a perfect
-        interpolating augmenter would. Colours blend in RGB; size takes the named size nearest the
-        blended em size; a font (or letter) switches at t >= 0.5. A diagnostic: users have no
-        renderer."""
+    def render_edit(self, source: int, edits: Mapping[str, tuple[str, float]]) -> np.ndarray:
+        """(H, W, 3) uint8: sample ``source`` with each attribute of ``edits`` moved a fraction t
+        towards a value (attribute -> (value, t); a name, or '#rrggbb' for a colour), drawn
+        exactly, as a perfect interpolating augmenter would. Colours blend in RGB; size takes the
+        named size nearest the blended em size; a font (or letter) switches at t >= 0.5. A
+        diagnostic: users have no renderer."""
         values = self.describe(source)
-        if attribute in ("font_color", "bg_color"):
-            a, b = (np.asarray(parse_color(v), np.float64) for v in (values[attribute], target))
-            values[attribute] = format_color((1 - t) * a + t * b)
-        elif attribute == "size":
-            em = (1 - t) * SIZES[values["size"]] + t * SIZES[target]
-            values["size"] = min(SIZES, key=lambda name: abs(SIZES[name] - em))
-        elif t >= 0.5:
-            values[attribute] = target
+        for attribute, (target, t) in edits.items():
+            if attribute in ("font_color", "bg_color"):
+                a, b = (np.asarray(parse_color(v), np.float64) for v in (values[attribute], target))
+                values[attribute] = format_color((1 - t) * a + t * b)
+            elif attribute == "size":
+                em = (1 - t) * SIZES[values["size"]] + t * SIZES[target]
+                values["size"] = min(SIZES, key=lambda name: abs(SIZES[name] - em))
+            elif t >= 0.5:
+                values[attribute] = target
         return self.renderer.render(**values)
 
     def mask(self, index: int) -> np.ndarray:

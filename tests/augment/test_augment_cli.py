@@ -28,19 +28,14 @@ def test_augment_writes_image_folder_manifest_and_preview(tmp_path):
     assert result.exit_code == 0, result.output
     manifest = pd.read_csv(out / "manifest.csv", keep_default_na=False)
     assert len(manifest) == 24
-    assert {
-        "path",
-        "label",
-        "attribute",
-        "t",
-        "source_index",
-        "partner_index",
-        "from_value",
-        "to_value",
-    } <= set(manifest.columns)
-    assert (manifest["attribute"] != "letter").all()  # the label is never varied
-    assert (manifest["from_value"] != manifest["to_value"]).all()  # the partner differs in it
-    assert manifest["t"].between(0.25, 1.0).all()
+    columns = {"path", "label", "edited", "source_index", "size_to", "size_t", "size_partner"}
+    assert columns <= set(manifest.columns)
+    assert not manifest["edited"].str.contains("letter").any()  # the label is never varied
+    for _, row in manifest.iterrows():
+        for a in row["edited"].split("+"):
+            assert row[f"{a}_to"] != row[f"source_{a}"]  # the new value differs from the source's
+            if row[f"{a}_partner"] >= 0:  # interpolated (colours are painted new: t = 1)
+                assert 0.25 <= row[f"{a}_t"] <= 1.0
     for _, row in manifest.iterrows():
         folder = Path(row["path"]).parent.name
         assert folder.split("_", 1)[1] == row["label"] == row["source_letter"]

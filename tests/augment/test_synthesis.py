@@ -1,9 +1,11 @@
 import numpy as np
+import pytest
 import torch
 
-from deae_aug.augment.synthesis import MIN_CONTRAST, plan_edits, synthesize
+from deae_aug.augment.synthesis import MIN_CONTRAST, plan_edits, planned_edits, synthesize
 from deae_aug.data.dataset import load_images, to_float
 from deae_aug.data.fonts import parse_color
+from deae_aug.errors import UserError
 from deae_aug.explore.latent import decode, encode
 from deae_aug.models.autoencoder import Autoencoder
 from deae_aug.recipes import recipe_from_dict
@@ -43,19 +45,58 @@ def test_the_renderer_and_the_model_draw_the_same_planned_edits():
     plan = plan_edits(dataset, ["size", "bg_color"], 20, (0.25, 1.0), seed=3)
     made = synthesize(model, dataset, ["size", "bg_color"], 20, (0.25, 1.0), seed=3, progress=False)
     assert plan.equals(made.records)
-    for s, p, a in zip(plan["source_index"], plan["partner_index"], plan["attribute"], strict=True):
-        assert dataset.describe(s)[a] != dataset.describe(p)[a]
+    assert set(plan["edited"]) == {"size", "bg_color"}  # one edit per image by default
+    for i, s in enumerate(plan["source_index"]):
+        ((a, (value, t)),) = planned_edits(plan, i).items()
+        partner = plan.at[i, f"{a}_partner"]
+        assert dataset.describe(s)[a] != dataset.describe(partner)[a] == value and 0.25 <= t <= 1
     assert not plan.equals(plan_edits(dataset, ["size", "bg_color"], 20, (0.25, 1.0), seed=4))
+
+
+def test_several_edits_per_image_compose_in_the_code():
+    """``edits=2``: every image changes two distinct attributes, and its code is the source's with
+    both blocks moved (blocks are disjoint, so one edit cannot undo the other)."""
+    model, dataset = model_and_split()
+    attributes = ["size", "font_color", "bg_color"]
+    made = synthesize(model, dataset, attributes, 30, (0.25, 1.0), seed=1, progress=False, edits=(2, 2))
+    plan = made.records
+    assert (plan["edited"].str.count(r"\+") == 1).all()
+    for a in attributes:
+        chosen = plan[f"{a}_to"] != ""
+        assert (chosen == plan["edited"].str.split("+").map(lambda e, a=a: a in e)).all()
+        assert (plan.loc[~chosen, f"{a}_t"] == 0).all() and (plan.loc[~chosen, f"{a}_partner"] == -1).all()
+    codes = encode(model, load_images(dataset))
+    expected = codes[plan["source_index"].to_numpy(copy=True)].clone()
+    for a in attributes:
+        block, rows = model.blocks[dataset.schema.names.index(a)], np.flatnonzero(plan[f"{a}_to"] != "")
+        partner, t = codes[plan[f"{a}_partner"].to_numpy()[rows]], plan[f"{a}_t"].to_numpy()[rows]
+        expected[rows, block] += torch.from_numpy(t).float()[:, None] * (partner - expected[rows])[:, block]
+    want = decode(model, expected)
+    assert (to_float(made.images) - want).abs().max() < 1.5 / 127.5  # uint8 rounding only
+    counts = plan_edits(dataset, attributes, 300, edits=(1, 3))["edited"].str.count(r"\+") + 1
+    assert set(counts) == {1, 2, 3} and abs(counts.mean() - 2) < 0.15  # uniform in the range
+    with pytest.raises(UserError, match=r"augment.edits must be \[low, high\] with 1 <= low <= high <= 3"):
+        plan_edits(dataset, attributes, 5, edits=(2, 4))
 
 
 def test_novel_colours_are_new_legible_and_drawn_alike_by_model_and_renderer():
     model, dataset = model_and_split()
     plan = plan_edits(dataset, ["bg_color", "size"], 60, (0.25, 1.0), seed=0, paint=["bg_color"])
-    painted = plan[plan["attribute"] == "bg_color"]
-    assert len(painted) > 10 and (painted["t"] == 1.0).all() and (painted["partner_index"] == -1).all()
-    assert painted["to_value"].str.match(r"^#[0-9a-f]{6}$").all()
+    painted = plan[plan["bg_color_to"] != ""]
+    assert len(painted) > 10 and (painted["bg_color_t"] == 1.0).all()
+    assert (painted["bg_color_partner"] == -1).all()
+    assert painted["bg_color_to"].str.match(r"^#[0-9a-f]{6}$").all()
     for _, row in painted.iterrows():  # never within MIN_CONTRAST of the glyph's colour
         glyph = np.array(parse_color(row["source_font_color"]))
-        assert np.linalg.norm(np.array(parse_color(row["to_value"])) - glyph) >= MIN_CONTRAST
-    moved = plan[plan["attribute"] == "size"]
-    assert (moved["partner_index"] >= 0).all() and (moved["t"] < 1.0).any()  # interpolated as before
+        assert np.linalg.norm(np.array(parse_color(row["bg_color_to"])) - glyph) >= MIN_CONTRAST
+    moved = plan[plan["size_to"] != ""]
+    assert (moved["size_partner"] >= 0).all() and (moved["size_t"] < 1.0).any()  # interpolated as before
+
+
+def test_two_painted_colours_of_one_image_stay_apart():
+    """With both colours repainted, the second keeps MIN_CONTRAST from the first new one."""
+    _, dataset = model_and_split()
+    paint = ["font_color", "bg_color"]
+    plan = plan_edits(dataset, paint, 80, seed=2, paint=paint, edits=(2, 2))
+    glyph, ground = (np.stack(plan[f"{a}_to"].map(parse_color).tolist()).astype(float) for a in paint)
+    assert (np.linalg.norm(glyph - ground, axis=1) >= MIN_CONTRAST).all()

@@ -127,17 +127,20 @@ def test_render_edit_draws_the_interpolation_a_perfect_augmenter_would():
     )
     r = ds.renderer
     # colours: the RGB blend, rounded; a '#rrggbb' target (a novel colour) works the same way
-    mid = ds.render_edit(src, "bg_color", "silver", 0.25)
+    mid = ds.render_edit(src, {"bg_color": ("silver", 0.25)})
     blend = np.round(0.75 * np.array(COLORS["yellow"]) + 0.25 * np.array(COLORS["silver"]))
     assert np.array_equal(mid, r.render("A", "small", "red", format_color(blend), "DejaVu Sans"))
     blue = r.render("A", "small", "blue", "yellow", "DejaVu Sans")
-    assert np.array_equal(ds.render_edit(src, "font_color", "blue", 1.0), blue)
-    assert np.array_equal(ds.render_edit(src, "font_color", "#0000ff", 1.0), blue)
+    assert np.array_equal(ds.render_edit(src, {"font_color": ("blue", 1.0)}), blue)
+    assert np.array_equal(ds.render_edit(src, {"font_color": ("#0000ff", 1.0)}), blue)
     # size: the named size nearest the blended em size (0.45 -> 0.85: medium 0.65 is t = 0.5)
     medium = r.render("A", "medium", "red", "yellow", "DejaVu Sans")
-    assert np.array_equal(ds.render_edit(src, "size", "large", 0.4), medium)
-    assert np.array_equal(ds.render_edit(src, "size", "large", 0.2), ds.load_image(src))
+    assert np.array_equal(ds.render_edit(src, {"size": ("large", 0.4)}), medium)
+    assert np.array_equal(ds.render_edit(src, {"size": ("large", 0.2)}), ds.load_image(src))
     # font: switches at t >= 0.5
-    assert np.array_equal(ds.render_edit(src, "font", "cmr10", 0.49), ds.load_image(src))
+    assert np.array_equal(ds.render_edit(src, {"font": ("cmr10", 0.49)}), ds.load_image(src))
     cmr = r.render("A", "small", "red", "yellow", "cmr10")
-    assert np.array_equal(ds.render_edit(src, "font", "cmr10", 0.5), cmr)
+    assert np.array_equal(ds.render_edit(src, {"font": ("cmr10", 0.5)}), cmr)
+    # several edits at once: each as alone, composed
+    both = r.render("A", "large", "red", "yellow", "cmr10")
+    assert np.array_equal(ds.render_edit(src, {"size": ("large", 1.0), "font": ("cmr10", 0.7)}), both)
