@@ -37,7 +37,7 @@ MODES = ("interpolate", "swap", "udv", "novel")
 
 
 class DEAEAugment(v2.Transform):
-    """Change one of ``attributes`` per image by moving its latent block towards a bank code.
+    """Change some of ``attributes`` per image by moving their latent blocks towards bank codes.
 
     Parameters
     ----------
@@ -50,6 +50,8 @@ class DEAEAugment(v2.Transform):
         seen in training, such as new colours; past v_a when the attribute has two values);
         the last two need labelled bank codes
     p : probability of changing an image at all
+    edits : (fewest, most) attributes an image changes at once, the count uniform (as the
+        recipe's ``augment.edits``; several edits reach combinations one edit never does)
     bank : (N, 3, H, W) images whose codes are the partners; default the run's training split
     seed : seeds the draws; a DataLoader worker mixes in its torch.initial_seed(), new per epoch
     resize : resize inputs of another size to the model's resolution and back, instead of failing
@@ -75,6 +77,7 @@ class DEAEAugment(v2.Transform):
         resize: bool = False,
         residual: bool = False,
         device: str = "cpu",
+        edits: tuple[int, int] = (1, 1),
     ) -> None:
         super().__init__()
         if mode not in MODES:
@@ -107,7 +110,13 @@ class DEAEAugment(v2.Transform):
             )
         if not chosen:
             raise UserError("DEAEAugment: no attribute left to vary")
+        if not 1 <= edits[0] <= edits[1] <= len(chosen):
+            raise UserError(
+                f"DEAEAugment edits must be (low, high) with 1 <= low <= high <= {len(chosen)}, the "
+                f"attributes it may change ({chosen}); got {tuple(edits)}"
+            )
         self.names, self.attributes, self.protected = names, tuple(chosen), tuple(sorted(protected))
+        self.edits = tuple(edits)
         self.last_params: dict[str, Any] | None = None
 
     def _run_names(self) -> tuple[tuple[str, ...], str | None]:
@@ -180,29 +189,38 @@ class DEAEAugment(v2.Transform):
 
     # -- the v2 hooks ----------------------------------------------------------------------
     def draw(self, n: int) -> list[dict[str, Any]]:
-        """Draw the parameters of ``n`` augmentations (what ``make_params`` does per sample)."""
+        """Draw the parameters of ``n`` augmentations (what ``make_params`` does per sample):
+        whether to apply, and one edit (attribute, t, partner or values) per changed attribute."""
         g = self.generator
-        apply = torch.rand(n, generator=g) < self.p
-        which = torch.randint(len(self.attributes), (n,), generator=g)
-        partner = torch.randint(len(self.bank), (n,), generator=g)
-        low, high = self.t_range
-        t = torch.ones(n) if self.mode == "swap" else low + (high - low) * torch.rand(n, generator=g)
+        apply = (torch.rand(n, generator=g) < self.p).tolist()
+        low, high = self.edits
+        how_many = torch.randint(low, high + 1, (n, 1), generator=g)
+        count = len(self.attributes)
+        chosen = (
+            torch.rand(n, count, generator=g).argsort(1).argsort(1) < how_many
+        ).tolist()  # random subsets
+        t_low, t_high = self.t_range
+        t = (
+            torch.ones(n, count)
+            if self.mode == "swap"
+            else t_low + (t_high - t_low) * torch.rand(n, count, generator=g)
+        )
+        t = t.tolist()
+        partner = torch.randint(len(self.bank), (n, count), generator=g).tolist()
         params = []
         for i in range(n):
-            q = {
-                "apply": bool(apply[i]),
-                "attribute": self.attributes[int(which[i])],
-                "t": round(float(t[i]), 6),
-            }
-            if self.mode in ("interpolate", "swap"):
-                q["partner"] = int(partner[i])
-            else:
-                udv = self.directions(self.names.index(q["attribute"]))[0]
-                present = torch.nonzero(udv.abs().sum(1) > 0).flatten()
-                order = torch.randperm(len(present), generator=g)[: 1 if self.mode == "udv" else 3]
-                picks = present[order].tolist()
-                q["values"] = picks  # udv: [v]; novel: [a, b, c] for v_a + v_b - v_c
-            params.append(q)
+            edits = []
+            for a in (a for a in range(count) if chosen[i][a]):
+                edit: dict[str, Any] = {"attribute": self.attributes[a], "t": round(t[i][a], 6)}
+                if self.mode in ("interpolate", "swap"):
+                    edit["partner"] = partner[i][a]
+                else:
+                    udv = self.directions(self.names.index(edit["attribute"]))[0]
+                    present = torch.nonzero(udv.abs().sum(1) > 0).flatten()
+                    order = torch.randperm(len(present), generator=g)[: 1 if self.mode == "udv" else 3]
+                    edit["values"] = present[order].tolist()  # udv: [v]; novel: [a, b, c] for v_a + v_b - v_c
+                edits.append(edit)
+            params.append({"apply": apply[i], "edits": edits})
         return params
 
     def make_params(self, flat_inputs: list[Any]) -> dict[str, Any]:
@@ -241,21 +259,24 @@ class DEAEAugment(v2.Transform):
             image = image.to(device)
             z = model.encode(image)
             original = z.clone()
-            if self.mode in ("interpolate", "swap"):
-                partners = self.bank[[q["partner"] for q in params]].to(device)
-                for k in {self.names.index(q["attribute"]) for q in params}:
-                    rows = [i for i, q in enumerate(params) if self.names.index(q["attribute"]) == k]
-                    t = torch.tensor([params[i]["t"] for i in rows], device=device)
-                    z[rows] = interpolate(z[rows], partners[rows], model.blocks[k], t)
-            else:
-                for i, q in enumerate(params):
-                    k = self.names.index(q["attribute"])
-                    udv, scale = self.directions(k)
-                    weights = dict(zip(q["values"], (1.0, 1.0, -1.0), strict=False))
-                    if len(q["values"]) < 3:  # one or two values: their UDVs are opposite; go past v_a
-                        weights = {q["values"][0]: 1.0}
+            by_block: dict[int, list[tuple[int, dict[str, Any]]]] = {}
+            for i, q in enumerate(params):
+                for edit in q["edits"]:
+                    by_block.setdefault(self.names.index(edit["attribute"]), []).append((i, edit))
+            for k, pairs in by_block.items():  # an image changes each attribute at most once
+                rows, edits = [i for i, _ in pairs], [e for _, e in pairs]
+                if self.mode in ("interpolate", "swap"):
+                    partners = self.bank[[e["partner"] for e in edits]].to(device)
+                    t = torch.tensor([e["t"] for e in edits], device=device)
+                    z[rows] = interpolate(z[rows], partners, model.blocks[k], t)
+                    continue
+                udv, scale = self.directions(k)
+                for i, e in pairs:
+                    weights = dict(zip(e["values"], (1.0, 1.0, -1.0), strict=False))
+                    if len(e["values"]) < 3:  # one or two values: their UDVs are opposite; go past v_a
+                        weights = {e["values"][0]: 1.0}
                     step = torch.from_numpy(combine(udv.numpy(), weights)).to(device, z.dtype)
-                    z[i, model.blocks[k]] += q["t"] * scale * step
+                    z[i, model.blocks[k]] += e["t"] * scale * step
             if not self.residual:
                 return model.decode(z).cpu()
             edited, recon = model.decode(torch.cat([z, original])).chunk(2)

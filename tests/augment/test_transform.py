@@ -77,8 +77,41 @@ def test_label_is_protected_and_params_replay(run):
     x = image_u8()
     first = aug(x)
     params = aug.last_params
-    assert set(params) == {"apply", "attribute", "partner", "t"} and params["attribute"] != "letter"
+    assert set(params) == {"apply", "edits"} and len(params["edits"]) == 1  # one edit by default
+    assert (
+        set(params["edits"][0]) == {"attribute", "partner", "t"}
+        and params["edits"][0]["attribute"] != "letter"
+    )
     assert torch.equal(aug.transform(x, params), first)  # logged params replay exactly
+
+
+def test_several_edits_move_every_chosen_block_and_nothing_else(run):
+    """``edits=(2, 3)``: each image changes 2 or 3 distinct attributes; the code handed to the
+    decoder is the input's with exactly those blocks moved to the planned fraction t."""
+    aug = DEAEAugment(run, seed=4, edits=(2, 3))
+    x = torch.stack([image_u8(i) for i in range(8)])
+    params = aug.draw(8)
+    counts = [len(q["edits"]) for q in params]
+    assert set(counts) == {2, 3} and all(
+        len({e["attribute"] for e in q["edits"]}) == len(q["edits"]) for q in params
+    )
+    for q in params:
+        q["apply"] = True
+    decoded: list[torch.Tensor] = []
+    hook = aug.model.decoder.register_forward_pre_hook(lambda module, args: decoded.append(args[0].clone()))
+    try:
+        aug.augment_batch(x, params)
+    finally:
+        hook.remove()
+    with torch.no_grad():
+        expected = aug.model.encode(x.float().div(127.5).sub(1))
+    for i, q in enumerate(params):
+        for e in q["edits"]:
+            block = aug.model.blocks[aug.names.index(e["attribute"])]
+            expected[i, block] += e["t"] * (aug.bank[e["partner"], block] - expected[i, block])
+    assert torch.allclose(decoded[-1], expected, atol=1e-5)
+    with pytest.raises(UserError, match=r"edits must be \(low, high\) with 1 <= low <= high <= 4"):
+        DEAEAugment(run, edits=(1, 5))
 
 
 def test_errors_name_the_problem(run):
@@ -135,8 +168,8 @@ def test_seeded_draws_differ_across_workers_and_epochs_and_repeat_on_a_rerun(run
 
     class Params(Images):
         def __getitem__(self, i):
-            q = aug.draw(1)[0]
-            return torch.tensor([q["t"], q["partner"]], dtype=torch.float64)
+            (edit,) = aug.draw(1)[0]["edits"]
+            return torch.tensor([edit["t"], edit["partner"]], dtype=torch.float64)
 
     def two_epochs() -> list[torch.Tensor]:
         torch.manual_seed(0)
@@ -168,7 +201,7 @@ def test_residual_adds_the_decoded_change_to_the_input(run):
     for q in params:
         q["apply"] = True
     plain, _ = DEAEAugment(run).augment_batch(x, params)
-    still = [dict(q, t=0.0) for q in params]
+    still = [dict(q, edits=[dict(e, t=0.0) for e in q["edits"]]) for q in params]
     residual = DEAEAugment(run, residual=True)
     assert torch.allclose(residual.augment_batch(x, still)[0], x, atol=1e-5)  # no move: the input
     moved, _ = residual.augment_batch(x, params)
@@ -221,7 +254,7 @@ def test_protected_attribute_is_unchanged_by_the_oracle(tmp_path):
     truth = torch.from_numpy(dataset.factors).repeat(2, 1)
     bg = dataset.schema.position("bg_color")
     assert (read[:, bg] == truth[:, bg]).float().mean() >= 0.95
-    assert {q["attribute"] for q in params} == {"letter", "size", "font_color"}
+    assert {e["attribute"] for q in params for e in q["edits"]} == {"letter", "size", "font_color"}
 
 
 @pytest.mark.parametrize("mode", ["udv", "novel"])
@@ -235,8 +268,9 @@ def test_direction_modes_move_only_the_chosen_block(run, mode):
         out, params = aug.augment_batch(x)
     finally:
         hook.remove()
-    assert all(q["attribute"] == "bg_color" for q in params)
-    assert all(len(q["values"]) == 1 if mode == "udv" else len(q["values"]) >= 2 for q in params)
+    edits = [e for q in params for e in q["edits"]]
+    assert all(e["attribute"] == "bg_color" for e in edits)
+    assert all(len(e["values"]) == 1 if mode == "udv" else len(e["values"]) >= 2 for e in edits)
     udv, scale = aug.directions(k)
     assert scale > 0 and torch.allclose(udv.norm(dim=1)[udv.abs().sum(1) > 0], torch.ones(1))
     with torch.no_grad():
