@@ -153,6 +153,11 @@ def augment_command(
     attributes = a.attributes or [n for n in dataset.schema.names if n != label]
     if label in attributes:
         raise RecipeError(f"Recipe key 'augment.attributes' in {recipe.source} lists the label {label!r}")
+    if a.edits[1] > len(attributes):  # before training, not after
+        raise RecipeError(
+            f"Recipe key 'augment.edits' in {recipe.source} asks for up to {a.edits[1]} edits per image "
+            f"but augment.attributes has {len(attributes)}: {attributes}"
+        )
     model = ensure_trained(recipe, run, device=device, progress=not quiet)
     paint = novel_colours(model, dataset.schema.names, attributes) if a.mode == "novel" else []
     synthesis = synthesize(

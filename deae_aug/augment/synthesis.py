@@ -179,10 +179,12 @@ def synthesize(
     for name in (n for n in names if f"{n}_to" in plan):
         k, target = names.index(name), plan[f"{name}_to"]
         rows = np.flatnonzero(target.to_numpy() != "")
+        if not len(rows):
+            continue
         if name in paint:
             rgb = torch.tensor(np.stack([parse_color(v) for v in target.iloc[rows]])).float()
             z[rows] = repaint(model, z[rows], k, rgb / 127.5 - 1)
-        elif len(rows):
+        else:
             partners = codes[plan[f"{name}_partner"].to_numpy()[rows]]
             t = torch.from_numpy(plan[f"{name}_t"].to_numpy()[rows]).float()
             z[rows] = interpolate(z[rows], partners, model.blocks[k], t)

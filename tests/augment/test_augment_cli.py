@@ -67,6 +67,12 @@ def test_a_killed_synthesis_leaves_no_manifest(tmp_path, monkeypatch):
     assert not list(tmp_path.glob(".aug.partial-*"))  # the half-written folder is cleaned up
 
 
+def test_more_edits_than_attributes_is_refused_before_training(tmp_path):
+    result = augment(tmp_path, "--out", str(tmp_path / "a"), "--set", "augment.edits=[1,5]")
+    assert result.exit_code == 2 and "augment.edits" in result.output and "4" in result.output
+    assert not (tmp_path / "run").exists()
+
+
 def test_bad_recipe_values_name_the_key(tmp_path):
     result = augment(tmp_path, "--out", str(tmp_path / "a"), "--set", "augment.attributes=[letter]")
     assert result.exit_code == 2 and "augment.attributes" in result.output and "label" in result.output

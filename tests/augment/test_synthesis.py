@@ -93,6 +93,20 @@ def test_novel_colours_are_new_legible_and_drawn_alike_by_model_and_renderer():
     assert (moved["size_partner"] >= 0).all() and (moved["size_t"] < 1.0).any()  # interpolated as before
 
 
+def test_a_colour_no_image_repaints_is_left_alone():
+    """Few images: a painted attribute that no image happens to change is skipped, not an error
+    (this model has no colour layers, so a repaint would raise)."""
+    model, dataset = model_and_split()
+    attributes, paint = ["size", "bg_color"], ["bg_color"]
+    seed = next(
+        s
+        for s in range(50)
+        if plan_edits(dataset, attributes, 1, seed=s, paint=paint).at[0, "edited"] == "size"
+    )
+    made = synthesize(model, dataset, attributes, 1, seed=seed, progress=False, paint=paint)
+    assert len(made.images) == 1 and made.records.at[0, "bg_color_to"] == ""
+
+
 def test_two_painted_colours_of_one_image_stay_apart():
     """With both colours repainted, the second keeps MIN_CONTRAST from the first new one."""
     _, dataset = model_and_split()
