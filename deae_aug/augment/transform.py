@@ -50,6 +50,7 @@ class DEAEAugment(v2.Transform):
         seen in training, such as new colours; past v_a when the attribute has two values);
         the last two need labelled bank codes
     p : probability of changing an image at all
+    t_range : range of t, (0.25, 1) as ``augment.t_range``: a t near 0 barely changes the image
     edits : (fewest, most) attributes an image changes at once, the count uniform (as the
         recipe's ``augment.edits``; several edits reach combinations one edit never does)
     bank : (N, 3, H, W) images whose codes are the partners; default the run's training split
@@ -69,7 +70,7 @@ class DEAEAugment(v2.Transform):
         protect: Sequence[str] = (),
         mode: str = "interpolate",
         p: float = 1.0,
-        t_range: tuple[float, float] = (0.0, 1.0),
+        t_range: tuple[float, float] = (0.25, 1.0),
         bank: torch.Tensor | None = None,
         bank_factors: torch.Tensor | None = None,
         schema_names: Sequence[str] | None = None,
