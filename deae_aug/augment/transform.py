@@ -197,16 +197,13 @@ class DEAEAugment(v2.Transform):
         low, high = self.edits
         how_many = torch.randint(low, high + 1, (n, 1), generator=g)
         count = len(self.attributes)
-        chosen = (
-            torch.rand(n, count, generator=g).argsort(1).argsort(1) < how_many
-        ).tolist()  # random subsets
+        rank = torch.rand(n, count, generator=g).argsort(1).argsort(1)
+        chosen = (rank < how_many).tolist()  # a random subset of how_many attributes per sample
         t_low, t_high = self.t_range
-        t = (
-            torch.ones(n, count)
-            if self.mode == "swap"
-            else t_low + (t_high - t_low) * torch.rand(n, count, generator=g)
-        )
-        t = t.tolist()
+        if self.mode == "swap":
+            t = [[1.0] * count] * n
+        else:
+            t = (t_low + (t_high - t_low) * torch.rand(n, count, generator=g)).tolist()
         partner = torch.randint(len(self.bank), (n, count), generator=g).tolist()
         params = []
         for i in range(n):
