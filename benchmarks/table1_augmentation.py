@@ -136,6 +136,11 @@ def fidelity(
         "unedited_by_attribute": {
             n: float(kept[edited[:, k]].mean()) for k, n in enumerate(names) if edited[:, k].any()
         },
+        "misread_when_unedited": {  # which attribute the losses are
+            n: float((~same[:, k])[~edited[:, k]].mean())
+            for k, n in enumerate(names)
+            if (~edited[:, k]).any()
+        },
         "unedited_by_t": {
             f"{q / 4:.2f}-{(q + 1) / 4:.2f}": float(kept[any_interpolated & (quarter == q)].mean())
             for q in range(4)
@@ -285,7 +290,7 @@ def main() -> None:
                 **{key: summary([f[key] for f in values]) for key in ("label", "unedited")},
                 **{
                     key: {k: summary([f[key][k] for f in values]) for k in values[0][key]}
-                    for key in ("unedited_by_attribute", "unedited_by_t")
+                    for key in ("unedited_by_attribute", "misread_when_unedited", "unedited_by_t")
                 },
             }  # fmt: skip
             for variant, values in kept.items()
@@ -369,12 +374,16 @@ def table(payload: dict, args: argparse.Namespace, splits: dict) -> str:
         cells = " | ".join(f"{k[key]['mean']:.1%} ± {k[key]['std']:.1%}" for key in ("label", "unedited"))
         lines.append(f"| {names[variant]} | {cells} |")
     breakdowns = (
-        ("unedited_by_attribute", "edited attribute"),
-        ("unedited_by_t", "the largest t of interpolated edits"),
+        ("unedited_by_attribute", "Every unedited attribute kept, by edited attribute:"),
+        ("unedited_by_t", "Every unedited attribute kept, by the largest t of interpolated edits:"),
+        (
+            "misread_when_unedited",
+            "Which attribute the oracle misreads, among the images that did not edit it:",
+        ),
     )
-    for key, what in breakdowns:
+    for key, title in breakdowns:
         columns = list(next(iter(payload["oracle_keeps"].values()))[key])
-        lines += ["", f"Every unedited attribute kept, by {what}:", "",
+        lines += ["", title, "",
                   "| images | " + " | ".join(columns) + " |", "|---|" + "---|" * len(columns)]  # fmt: skip
         for variant, k in payload["oracle_keeps"].items():
             cells = " | ".join(f"{k[key][c]['mean']:.1%}" for c in columns)
