@@ -97,7 +97,7 @@ def main() -> None:
     start = time.perf_counter()
     fraction = float(args.setting.removesuffix("pct")) / 100
     models = {name: MODELS[name] for name in args.models}
-    px = base.data.resolution * args.scale  # what the classifiers see
+    px = base.data.render_resolution * args.scale  # what the classifiers see
     suffix = ("_dilated" if args.dilated else "") + ("_predicted" if args.target == "predicted" else "")
     result_name = args.name or f"gradcam_{px}px{suffix}"
     dilate = DILATE * args.scale

@@ -306,7 +306,7 @@ def main() -> None:
         "seeds": list(range(args.seeds)),
         "resnet_steps": args.steps,
         "resnet_scale": args.scale,
-        "resnet_input_px": load_recipe(args.recipe, args.set).data.resolution * args.scale,
+        "resnet_input_px": load_recipe(args.recipe, args.set).data.render_resolution * args.scale,
         "batch_size": 64,
         "groupdro_eta": 0.01,
         "settings": "share of bias-conflicting images per G1/G2 letter in D_B",

@@ -68,7 +68,8 @@ class DataSection:
     """Which dataset, at which resolution, with which attribute values."""
 
     dataset: Literal["fonts", "shapes", "manifest", "ilab"] = "fonts"
-    resolution: int = _bounded(32, ge=8)
+    # fonts / shapes render at it (None: 32); manifest / ilab images are resized to it (as resize)
+    resolution: int | None = _bounded(None, ge=8)
     # fonts / shapes: attribute -> value names, or N for the first N values
     values: dict[str, list[str] | int] = field(default_factory=dict)
     block_size: int = _bounded(20, ge=1)
@@ -79,6 +80,11 @@ class DataSection:
     path_column: str = "path"
     attributes: list[str] | None = None
     resize: int | None = _bounded(None, ge=8)
+
+    @property
+    def render_resolution(self) -> int:
+        """The side fonts and shapes render at."""
+        return self.resolution or 32
 
 
 @dataclass
@@ -165,6 +171,10 @@ class LossSection:
     # (both without gradient), as the values it was built from: only the decoder answers. Needs
     # classify (the heads that judge); starts with L_reg (reg_start). 0: the reference.
     counterfactual: float = _bounded(0.0, ge=0.0)
+    # model.zoom scales above 1 cost this much per unit of excess, so the decoder learns to draw at
+    # the largest size and every other size is an antialiased shrink of it, never a blurring
+    # enlargement. 0: the scale is free.
+    zoom: float = _bounded(0.0, ge=0.0)
     # L_reg is off for this fraction of train.steps: DEAE first trains as GSL-AE (the reference
     # warm-started from a trained GSL-AE; from scratch the encoder collapses to one code).
     # None: 0.5, or 0 with train.init_from.

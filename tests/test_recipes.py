@@ -43,7 +43,7 @@ def test_nested_unknown_key_in_list_item():
 @pytest.mark.parametrize(
     ("data", "message"),
     [
-        ({"data": {"resolution": "big"}}, r"'data.resolution' .* must be an integer; got 'big'"),
+        ({"data": {"resolution": "big"}}, r"'data.resolution' .* must be an integer or null; got 'big'"),
         ({"data": {"resolution": 4}}, r"'data.resolution' .* must be >= 8; got 4"),
         ({"data": {"dataset": "mnist"}}, r"'data.dataset' .* must be one of 'fonts', 'shapes'"),
         (

@@ -16,12 +16,18 @@ def build_dataset(data: DataSection, source: str = "recipe") -> AttributeDataset
     if data.dataset in ("fonts", "shapes"):
         cls = FontsDataset if data.dataset == "fonts" else ShapesDataset
         try:
-            dataset = cls(values=data.values or None, resolution=data.resolution)
+            dataset = cls(values=data.values or None, resolution=data.render_resolution)
         except UserError as e:
             raise RecipeError(f"Recipe key 'data.values' in {source}: {e}") from None
     else:
         if data.values:
             raise RecipeError(f"Recipe key 'data.values' in {source} applies to fonts and shapes only")
+        if None not in (data.resolution, data.resize) and data.resolution != data.resize:
+            raise RecipeError(
+                f"Recipe keys 'data.resolution' ({data.resolution}) and 'data.resize' ({data.resize}) in "
+                f"{source} disagree; both resize {data.dataset} images, so give one"
+            )
+        resize = data.resolution or data.resize
         if data.dataset == "manifest":
             if not data.manifest:
                 raise RecipeError(f"Recipe key 'data.manifest' in {source} must name a CSV file")
@@ -30,12 +36,12 @@ def build_dataset(data: DataSection, source: str = "recipe") -> AttributeDataset
                 root=data.root,
                 path_column=data.path_column,
                 attributes=data.attributes,
-                resize=data.resize,
+                resize=resize,
             )
         else:
             if not data.root:
                 raise RecipeError(f"Recipe key 'data.root' in {source} must name the iLab Fonts folder")
-            dataset = ILabFontsDataset(data.root, attributes=data.attributes, resize=data.resize)
+            dataset = ILabFontsDataset(data.root, attributes=data.attributes, resize=resize)
     try:
         dataset.schema = dataset.schema.with_block_sizes(
             {**{n: data.block_size for n in dataset.schema.names}, **data.block_sizes}

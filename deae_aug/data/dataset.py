@@ -86,6 +86,11 @@ class AttributeDataset(Dataset):
     def describe(self, index: int) -> dict[str, str]:
         return self.schema.describe(self.factors[index])
 
+    def mask_at_scale(self, index: int, scale: float) -> np.ndarray | None:
+        """(H, W) coverage of sample ``index`` with its object drawn ``scale`` times as large, or
+        None where the dataset cannot redraw it (judges then resample the image instead)."""
+        return None
+
 
 def load_images(dataset: AttributeDataset, progress: bool = False) -> torch.Tensor:
     """Every image of ``dataset`` as one (N, 3, H, W) uint8 tensor."""

@@ -76,25 +76,26 @@ class FontsRenderer:
         self.resolution = resolution
         self._masks: dict[tuple[str, str, str], np.ndarray] = {}
 
-    def glyph_mask(self, letter: str, size: str, font: str) -> np.ndarray:
-        """(H, W) float32 coverage in [0, 1] of the centred, anti-aliased glyph."""
-        key = (letter, size, font)
+    def glyph_mask(self, letter: str, size: str | float, font: str) -> np.ndarray:
+        """(H, W) float32 coverage in [0, 1] of the centred, anti-aliased glyph; ``size`` is a
+        named size or an em size as a fraction of the image side (sizes in between)."""
+        if isinstance(size, str) and size not in SIZES:
+            raise UserError(f"unknown size {size!r}; sizes are {list(SIZES)}")
+        em = round((SIZES[size] if isinstance(size, str) else size) * self.resolution * SUPERSAMPLE)
+        key = (letter, em, font)
         mask = self._masks.get(key)
         if mask is None:
-            mask = self._render_mask(letter, size, font)
+            mask = self._render_mask(letter, em, font)
             self._masks[key] = mask
         return mask
 
-    def _render_mask(self, letter: str, size: str, font: str) -> np.ndarray:
+    def _render_mask(self, letter: str, em: int, font: str) -> np.ndarray:
         if letter not in LETTERS:
             raise UserError(f"unknown letter {letter!r}; letters are A-Z and a-z")
-        if size not in SIZES:
-            raise UserError(f"unknown size {size!r}; sizes are {list(SIZES)}")
         catalog = font_catalog()
         if font not in catalog:
             raise UserError(f"font {font!r} is not available; available fonts: {list(catalog)}")
         side = self.resolution * SUPERSAMPLE
-        em = round(SIZES[size] * side)
         big = glyph_mask(catalog[font].font(em), letter, side)
         ys, xs = np.nonzero(big)
         extent = max(np.ptp(ys), np.ptp(xs)) + 1 if len(ys) else 0
@@ -201,3 +202,11 @@ class FontsDataset(AttributeDataset):
         """(H, W) float glyph coverage of sample ``index`` (for scoring Grad-CAM)."""
         d = self.describe(index)
         return self.renderer.glyph_mask(d["letter"], d["size"], d["font"])
+
+    def mask_at_scale(self, index: int, scale: float) -> np.ndarray:
+        """The glyph rendered at ``scale`` times its em size, kept between the smallest and largest
+        sizes of the schema (the sizes a size edit passes through)."""
+        d = self.describe(index)
+        ems = [SIZES[v] for v in self.schema["size"].values]
+        em = min(max(SIZES[d["size"]] * scale, min(ems)), max(ems))
+        return self.renderer.glyph_mask(d["letter"], em, d["font"])

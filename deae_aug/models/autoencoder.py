@@ -209,17 +209,28 @@ def rescale(h: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
 
 
 def _resample_matrix(scale: torch.Tensor, size: int) -> torch.Tensor:
-    """(B, size, size): output pixel i reads position (i + 0.5 - size / 2) / scale + size / 2 - 0.5
-    of the input, clamped to the edge pixels, with bilinear weights written through the floor,
-    as grid_sample's are: at a whole-pixel position (every pixel at scale 1) the gradient to the
-    scale is then one-sided, not zero, and the scale can start learning from exactly 1."""
+    """(B, size, size): output pixel i reads position p = (i + 0.5 - size / 2) / scale + size / 2 - 0.5
+    of the input through a tent filter of radius r = max(1, 1 / scale) input pixels, edge pixels
+    repeated outside. Enlarging (r = 1) is bilinear interpolation; shrinking averages every input
+    pixel the output pixel covers (antialiasing, as an image resize does), so a thin stroke is
+    thinned, never dropped. Distances are written through the floor of p, as grid_sample's
+    weights are: at a whole-pixel position (every pixel at scale 1) the gradient to the scale is
+    one-sided, not zero, and the scale can start learning from exactly 1."""
     centre = size / 2 - 0.5
     out = torch.arange(size, device=scale.device, dtype=scale.dtype)
-    source = ((out - centre) / scale[:, None] + centre).clamp(0, size - 1)  # (B, size)
-    left = source.detach().floor().clamp(max=size - 2)
-    frac = source - left  # in [0, 1], carrying the gradient
-    onehot = torch.nn.functional.one_hot(left.long(), size).to(scale.dtype)  # (B, size, size)
-    return (1 - frac)[..., None] * onehot + frac[..., None] * onehot.roll(1, dims=-1)
+    source = (out - centre) / scale[:, None] + centre  # (B, size)
+    radius = (1 / scale.detach()).clamp(min=1)[:, None, None]  # (B, 1, 1)
+    reach = int(radius.max().ceil())
+    taps = torch.arange(-reach - size, 2 * size + reach, device=scale.device, dtype=scale.dtype)
+    below = taps <= source.detach().floor()[..., None]  # (B, size, taps)
+    distance = torch.where(below, source[..., None] - taps, taps - source[..., None])
+    reached = torch.where(below, distance < radius, distance <= radius)  # the taps grid_sample reads at r = 1
+    weights = torch.where(reached, 1 - distance / radius, 0)
+    weights = weights / weights.sum(-1, keepdim=True)
+    index = taps.long().clamp(0, size - 1).expand_as(weights)
+    return torch.zeros(*weights.shape[:2], size, dtype=scale.dtype, device=scale.device).scatter_add(
+        -1, index, weights
+    )
 
 
 class Encoder(nn.Module):

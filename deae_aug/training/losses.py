@@ -21,6 +21,8 @@ Terms (image terms are L1, optionally weighted towards the glyph by ``foreground
 - ``counterfactual``: a centre with block k from another group's centre must read, to the frozen
   encoder and heads, as the values it was built from.
 - ``kl``: beta-VAE's KL divergence to N(0, I).
+- ``zoom``: the excess over 1 of the zoom scales of the training codes, so the decoder draws at
+  the largest size and the others are antialiased shrinks of it.
 What each addition measured is in docs/experiments/; lasting reasons in docs/design.md.
 """
 
@@ -52,11 +54,12 @@ class LossConfig:
     blend_attributes: Sequence[int] = ()
     classify: float = 0.0  # 0: the reference (labels are only used to form groups)
     counterfactual: float = 0.0  # 0: the reference (no decode is judged by the heads)
+    zoom: float = 0.0  # 0: zoom scales are free (no zoom in the reference)
 
     def weights(self) -> dict[str, float]:
         return {"recon": 1.0, "swap": self.swap, "latent": self.latent, "reg": self.reg, "cycle": self.cycle,
                 "blend": self.blend, "kl": self.beta, "classify": self.classify,
-                "counterfactual": self.counterfactual}  # fmt: skip
+                "counterfactual": self.counterfactual, "zoom": self.zoom}  # fmt: skip
 
 
 def block_masks(model: Autoencoder, device: torch.device) -> torch.Tensor:
@@ -271,6 +274,11 @@ def cycle_loss(
     return image_l1(back, torch.cat([b.centres, b.x[:, 1:].flatten(0, 1)]), foreground)
 
 
+def zoom_loss(model: Autoencoder, b: Groups) -> torch.Tensor:
+    """Mean excess of the training codes' zoom scales over 1: the largest size is drawn at scale 1."""
+    return (model.decoder.zoom.scale(b.z.flatten(0, 1)) - 1).clamp(min=0).mean()
+
+
 def kl_loss(b: Groups) -> torch.Tensor:
     return -0.5 * (1 + b.logvar - b.mu.pow(2) - b.logvar.exp()).sum(dim=1).mean() / b.x[0, 0].numel()
 
@@ -337,6 +345,8 @@ def group_losses(
         terms["counterfactual"] = head_loss(model, judged, fake_labels, frozen=True)
     if on["cycle"]:
         terms["cycle"] = cycle_loss(model, b, decoded["cycle"], mj, cfg.foreground)
+    if cfg.zoom > 0 and model.decoder.zoom is not None:
+        terms["zoom"] = zoom_loss(model, b)
     if b.logvar is not None:
         terms["kl"] = kl_loss(b)
     weights = cfg.weights()

@@ -127,6 +127,7 @@ def loss_config(recipe: Recipe, dataset: AttributeDataset) -> LossConfig:
         blend_attributes=positions("blend_attributes", loss.blend_attributes),
         classify=loss.classify,
         counterfactual=loss.counterfactual,
+        zoom=loss.zoom,
     )
 
 

@@ -5,6 +5,7 @@ from deae_aug.data.font_catalog import font_catalog, survey_fonts
 from deae_aug.data.fonts import (
     COLORS,
     ILAB_COLORS,
+    SIZES,
     V2_FONT_COLORS,
     FontsDataset,
     FontsRenderer,
@@ -102,6 +103,26 @@ def test_mask_matches_the_image(small_fonts):
     d = small_fonts.describe(i)
     mask = small_fonts.mask(i)
     assert (image[mask == 0] == COLORS[d["bg_color"]]).all()
+
+
+def test_glyph_masks_at_sizes_between_the_named_ones(small_fonts):
+    """An em fraction draws the glyph at that size: the named sizes' own fractions give their masks,
+    an in-between one a glyph in between, and ``mask_at_scale`` stays within the schema's sizes."""
+    renderer = small_fonts.renderer
+    for name, em in SIZES.items():
+        assert np.array_equal(
+            renderer.glyph_mask("B", em, "DejaVu Serif"), renderer.glyph_mask("B", name, "DejaVu Serif")
+        )
+    ink = [renderer.glyph_mask("B", em, "DejaVu Serif").sum() for em in (0.45, 0.55, 0.65)]
+    assert ink[0] < ink[1] < ink[2]
+    small = next(i for i in range(len(small_fonts)) if small_fonts.describe(i)["size"] == "small")
+    d = small_fonts.describe(small)
+    large = renderer.glyph_mask(d["letter"], "large", d["font"])
+    assert np.array_equal(small_fonts.mask_at_scale(small, SIZES["large"] / SIZES["small"]), large)
+    assert np.array_equal(small_fonts.mask_at_scale(small, 5.0), large)  # no size beyond the schema's
+    assert np.array_equal(small_fonts.mask_at_scale(small, 0.5), small_fonts.mask(small))
+    with pytest.raises(UserError, match="unknown size 'huge'"):
+        renderer.glyph_mask("B", "huge", "DejaVu Serif")
 
 
 def test_unknown_font_names_the_available_ones():

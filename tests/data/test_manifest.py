@@ -127,3 +127,18 @@ def test_ilab_tree_loader(tmp_path):
     assert len(ds) == 4 and ds.schema["bg_color"].values == ("blue", "red")
     with pytest.raises(DataError, match="holds no letter/size/fg/bg/font"):
         ILabFontsDataset(tmp_path / "A")
+
+
+def test_recipe_resolution_resizes_manifest_images_and_must_agree_with_resize(tmp_path):
+    """data.resolution is honoured for your own images (not silently ignored): it resizes them,
+    as data.resize does, and the two keys may not disagree."""
+    from deae_aug.data.build import build_dataset
+    from deae_aug.errors import RecipeError
+    from deae_aug.recipes import DataSection
+
+    csv = make_manifest(tmp_path)
+    assert build_dataset(DataSection(dataset="manifest", manifest=str(csv))).resolution == 16
+    ds = build_dataset(DataSection(dataset="manifest", manifest=str(csv), resolution=8))
+    assert ds.resolution == 8 and ds[0][0].shape == (3, 8, 8)
+    with pytest.raises(RecipeError, match=r"'data.resolution' \(8\) and 'data.resize' \(12\) .* disagree"):
+        build_dataset(DataSection(dataset="manifest", manifest=str(csv), resolution=8, resize=12))

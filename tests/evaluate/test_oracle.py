@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from deae_aug.data.dataset import load_images
-from deae_aug.data.fonts import MIN_CONTRAST, FontsDataset, format_color, parse_color
+from deae_aug.data.fonts import MIN_CONTRAST, SIZES, FontsDataset, format_color, parse_color
 from deae_aug.data.shapes import ShapesDataset
 from deae_aug.errors import UserError
 from deae_aug.evaluate import oracle as oracle_module
@@ -66,7 +66,7 @@ def test_repaint_draws_what_the_renderer_draws_with_the_new_colour(dataset, shap
     paint = oracle_module.Paint(data)
     batch = torch.randint(len(data), (400,), generator=torch.Generator().manual_seed(0))
     x = load_images(data).float().div(127.5).sub(1)[batch]
-    out, lost = oracle_module._repaint(x, paint, batch, torch.Generator().manual_seed(0))
+    out, lost = oracle_module._repaint(x, paint, batch, paint.masks[batch], torch.Generator().manual_seed(0))
     assert 0.4 < (lost >= 0).float().mean() < 0.6
     names = data.schema.names
     for i, index in enumerate(batch.tolist()):
@@ -88,3 +88,27 @@ def test_repaint_draws_what_the_renderer_draws_with_the_new_colour(dataset, shap
             values[name] = format_color(new)
             rendered = torch.from_numpy(data.renderer.render(**values)).permute(2, 0, 1).float()
         assert (rendered - (out[i] + 1) * 127.5).abs().max() <= 1.5
+
+
+def test_redraw_renders_the_glyph_at_the_new_size_in_its_own_colours(dataset):
+    """The oracle's resized Fonts copies are exact renders at the new em size (kept between the
+    schema's sizes), not resampled images; the masks it returns are the ones drawn."""
+    paint = oracle_module.Paint(dataset)
+    batch = torch.arange(len(dataset))
+    x = load_images(dataset).float().div(127.5).sub(1)
+    out, picked, masks = oracle_module._redraw(x, dataset, paint, batch, torch.Generator().manual_seed(0))
+    pick, factor = oracle_module._resize_factors(len(batch), torch.Generator().manual_seed(0))
+    assert torch.equal(picked, pick) and 0.3 < pick.float().mean() < 0.7
+    changed = 0
+    for i in range(len(dataset)):
+        if not pick[i]:
+            assert torch.equal(out[i], x[i]) and torch.equal(masks[i, 0], torch.from_numpy(dataset.mask(i)))
+            continue
+        d = dataset.describe(i)
+        em = min(max(SIZES[d["size"]] * float(factor[i]), SIZES["small"]), SIZES["large"])
+        mask = torch.from_numpy(dataset.renderer.glyph_mask(d["letter"], em, d["font"]))
+        fg, bg = (torch.tensor(parse_color(d[n])).float()[:, None, None] for n in ("font_color", "bg_color"))
+        assert torch.allclose((out[i] + 1) * 127.5, bg + (fg - bg) * mask, atol=1e-3)
+        assert torch.equal(masks[i, 0], mask)
+        changed += not torch.equal(mask, torch.from_numpy(dataset.mask(i)))
+    assert changed > 0

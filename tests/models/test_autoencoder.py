@@ -132,22 +132,26 @@ def test_zoom_blocks_only_scale_the_drawing_about_the_centre(style_mode):
     assert torch.allclose(zoom.scale(mid), 0.7 * s_a + 0.3 * s_b, atol=1e-6)
     assert float(zoom.scale(torch.cat([100 * a, -100 * a])).detach().min()) >= 0.05  # never mirrored or empty
 
-    with torch.no_grad():  # scale 1, then 1/2: the half-size drawing is the 2x2 mean of the drawing
+    with torch.no_grad():  # scale 1, then 1/2: the half-size drawing is the antialiased resize
         zoom.scales[0].weight.zero_()
         zoom.scales[0].bias.fill_(1.0)
         full = model.decode(a)
         zoom.scales[0].bias.fill_(0.5)
         half = model.decode(a)
+    assert not torch.allclose(full, half)
     if style_mode == "adain":
-        drawing = model.decoder.features(a)  # the image before the zoom
-        assert torch.allclose(half[..., 8:24, 8:24], torch.nn.functional.avg_pool2d(drawing, 2), atol=1e-5)
+        drawing, shrunk = model.decoder.features(a), half  # the image before the zoom, and after
+        expected = resize(drawing, 16)
     else:  # the layers' logits are scaled, then the softmax makes coverage of them
         with torch.no_grad():
             logits = model.decoder.paint.out(model.decoder.features(a))[:, : model.decoder.paint.layers]
-            coverage, _ = model.decoder.structure(a)
-        expected = torch.nn.functional.avg_pool2d(logits, 2).softmax(dim=1)
-        assert torch.allclose(coverage[..., 8:24, 8:24], expected, atol=1e-5)
-    assert not torch.allclose(full, half)
+            shrunk, _ = model.decoder.structure(a)
+        expected = resize(logits, 16).softmax(dim=1)
+    assert torch.allclose(shrunk[..., 9:23, 9:23], expected[..., 1:15, 1:15], atol=1e-5)
+
+
+def resize(h: torch.Tensor, size: int) -> torch.Tensor:
+    return torch.nn.functional.interpolate(h, size=size, mode="bilinear", antialias=True, align_corners=False)
 
 
 def test_bad_zoom_explains_the_fix():
@@ -159,14 +163,31 @@ def test_bad_zoom_explains_the_fix():
         ModelConfig(block_sizes=[3, 4], style=[0], zoom=[1])
 
 
-def test_rescale_is_grid_sample_with_border_padding():
-    """The two-matrix rescale computes what torch's grid_sample computes for a centred zoom."""
-    h, scale = torch.randn(4, 3, 16, 12), torch.tensor([0.3, 0.7, 1.0, 1.6])
+def test_rescale_enlarges_as_grid_sample_and_shrinks_as_an_antialiased_resize():
+    """Enlarging is grid_sample's bilinear interpolation with border padding; shrinking is what an
+    antialiased image resize computes, away from the border, which repeats the edge pixels."""
+    h, scale = torch.randn(4, 3, 16, 12), torch.tensor([1.0, 1.3, 1.6, 2.5])
     theta = torch.zeros(4, 2, 3)
     theta[:, 0, 0] = theta[:, 1, 1] = 1 / scale
     grid = torch.nn.functional.affine_grid(theta, list(h.shape), align_corners=False)
     expected = torch.nn.functional.grid_sample(h, grid, padding_mode="border", align_corners=False)
     assert torch.allclose(rescale(h, scale), expected, atol=1e-5)
+
+    h = torch.randn(2, 3, 32, 32)
+    for s, size in ((0.5, 16), (0.25, 8), (0.75, 24)):
+        lo, hi = 16 - size // 2, 16 + size // 2
+        shrunk = rescale(h, torch.full((2,), s))[..., lo:hi, lo:hi]
+        assert torch.allclose(shrunk[..., 2:-2, 2:-2], resize(h, size)[..., 2:-2, 2:-2], atol=1e-5)
+
+
+def test_a_shrunk_thin_stroke_keeps_its_ink_wherever_it_lies():
+    """Bilinear sampling at a stride above one pixel skips lines that fall between its samples; the
+    antialiased shrink keeps every stroke's share of ink (a glyph's font survives a size edit)."""
+    lines = torch.zeros(14, 1, 32, 32)
+    for i, column in enumerate(range(9, 23)):
+        lines[i, 0, :, column] = 1.0
+    ink = rescale(lines, torch.full((14,), 0.4)).sum(dim=(1, 2, 3))
+    assert torch.allclose(ink, torch.full((14,), 0.4 * 32), rtol=0.02)
 
 
 def test_zoom_learns_from_a_scale_of_exactly_one():

@@ -249,3 +249,25 @@ def test_counterfactual_trains_the_decoder_only():
     assert any(g is not None and g.any() for name, g in grads.items() if name.startswith("decoder"))
     with pytest.raises(ValueError, match="labels"):
         group_losses(model, x, cfg, torch.Generator().manual_seed(0))
+
+
+def test_zoom_charges_only_scales_above_one_and_pulls_them_down():
+    """The zoom term is the mean excess of the codes' scales over 1: zero while every scale is at
+    most 1, and otherwise a gradient that lowers the scale (the largest size is drawn at 1)."""
+    x = torch.rand(2, 3, 3, 8, 8) * 2 - 1
+    model = Autoencoder(
+        ModelConfig(variant="gsl", resolution=8, block_sizes=[2, 2], widths=[4], fc=8, zoom=[1])
+    )
+    linear = model.decoder.zoom.scales[0]
+    with torch.no_grad():
+        linear.bias.fill_(0.8)
+    assert float(group_losses(model, x, LossConfig(zoom=1.0))["zoom"].detach()) == 0.0
+    with torch.no_grad():
+        linear.weight.zero_()
+        linear.bias.fill_(1.5)
+    terms = group_losses(model, x, LossConfig(zoom=2.0))
+    assert float(terms["zoom"].detach()) == pytest.approx(0.5)
+    model.zero_grad()
+    terms["zoom"].backward()
+    assert float(linear.bias.grad) > 0  # gradient descent lowers the bias
+    assert "zoom" not in group_losses(model, x, LossConfig())
