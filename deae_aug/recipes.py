@@ -390,4 +390,18 @@ def load_recipe(path: str | Path, overrides: Sequence[str] = ()) -> Recipe:
         raise RecipeError(
             f"recipe {path} is empty; a recipe names at least its data (start from recipes/fonts_small.yaml)"
         )
+    if isinstance(data, dict):
+        _resolve_paths(data, path.parent)
     return recipe_from_dict(data, source=path.name, overrides=overrides)
+
+
+PATH_KEYS = (("data", "manifest"), ("data", "root"), ("train", "init_from"))
+
+
+def _resolve_paths(data: dict, folder: Path) -> None:
+    """Relative paths written in a recipe file name files next to it, whatever the working
+    directory (``--set`` values stay relative to the working directory, where they were typed)."""
+    for section, key in PATH_KEYS:
+        value = data.get(section, {}).get(key) if isinstance(data.get(section), dict) else None
+        if isinstance(value, str) and value and not Path(value).expanduser().is_absolute():
+            data[section][key] = str((folder / value).resolve())

@@ -123,3 +123,22 @@ def test_recipe_round_trips_through_dict():
     recipe = load_recipe(RECIPES / "fonts_bias.yaml")
     again = recipe_from_dict(recipe.to_dict(), source=recipe.source)
     assert again == recipe
+
+
+def test_paths_in_a_recipe_file_resolve_next_to_it(tmp_path, monkeypatch):
+    """A recipe names its manifest and warm-start run relative to itself, so it works from any
+    working directory; a --set value stays relative to where it was typed."""
+    folder = tmp_path / "project"
+    folder.mkdir()
+    recipe_file = folder / "my_data.yaml"
+    recipe_file.write_text(
+        "data: {dataset: manifest, manifest: data/labels.csv, root: /srv/images}\n"
+        "train: {init_from: runs/gsl}\n",
+        encoding="utf-8",
+    )
+    monkeypatch.chdir(tmp_path)
+    recipe = load_recipe(recipe_file)
+    assert recipe.data.manifest == str((folder / "data" / "labels.csv").resolve())
+    assert recipe.data.root == "/srv/images"
+    assert recipe.train.init_from == str((folder / "runs" / "gsl").resolve())
+    assert load_recipe(recipe_file, ["data.manifest=other.csv"]).data.manifest == "other.csv"

@@ -232,6 +232,9 @@ def _write(synthesis: Synthesis, dataset: AttributeDataset, label: str, tmp: Pat
         paths.append(rel.as_posix())
     records.insert(0, "path", paths)
     records.insert(1, "label", records[f"source_{label}"])
+    if dataset.source_file(0) is not None:  # your own images: name the file each one came from
+        files = [dataset.source_file(int(i)) for i in records["source_index"]]
+        records.insert(records.columns.get_loc("source_index") + 1, "source_file", files)
     n = min(8, len(records))
     tiles = torch.stack([synthesis.sources[:n], synthesis.images[:n]], 1).flatten(0, 1)
     labels = [describe_edits(planned_edits(records, i)) for i in range(n)]

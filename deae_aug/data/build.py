@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from deae_aug.data.dataset import AttributeDataset
 from deae_aug.data.fonts import FontsDataset
 from deae_aug.data.manifest import ILabFontsDataset, ManifestDataset
@@ -31,6 +33,11 @@ def build_dataset(data: DataSection, source: str = "recipe") -> AttributeDataset
         if data.dataset == "manifest":
             if not data.manifest:
                 raise RecipeError(f"Recipe key 'data.manifest' in {source} must name a CSV file")
+            if not Path(data.manifest).is_file():
+                raise RecipeError(
+                    f"Recipe key 'data.manifest' in {source} names {data.manifest}, which is not a file "
+                    "(a relative path in a recipe file is read from the recipe's folder)"
+                )
             dataset = ManifestDataset(
                 data.manifest,
                 root=data.root,

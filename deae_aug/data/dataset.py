@@ -86,6 +86,10 @@ class AttributeDataset(Dataset):
     def describe(self, index: int) -> dict[str, str]:
         return self.schema.describe(self.factors[index])
 
+    def source_file(self, index: int) -> str | None:
+        """The file sample ``index`` was read from (None: a rendered sample)."""
+        return None
+
     def mask_at_scale(self, index: int, scale: float) -> np.ndarray | None:
         """(H, W) coverage of sample ``index`` with its object drawn ``scale`` times as large, or
         None where the dataset cannot redraw it (judges then resample the image instead)."""

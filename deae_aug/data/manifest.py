@@ -136,6 +136,9 @@ class ManifestDataset(AttributeDataset):
         super()._select_arrays(indices)
         self.paths = self.paths[indices]
 
+    def source_file(self, index: int) -> str:
+        return str(self.paths[index])
+
     def load_image(self, index: int) -> np.ndarray:
         path = self.paths[index]
         try:
