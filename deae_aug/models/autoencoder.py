@@ -218,10 +218,11 @@ def _resample_matrix(scale: torch.Tensor, size: int) -> torch.Tensor:
     one-sided, not zero, and the scale can start learning from exactly 1."""
     centre = size / 2 - 0.5
     out = torch.arange(size, device=scale.device, dtype=scale.dtype)
-    source = (out - centre) / scale[:, None] + centre  # (B, size)
     radius = (1 / scale.detach()).clamp(min=1)[:, None, None]  # (B, 1, 1)
     reach = int(radius.max().ceil())
-    taps = torch.arange(-reach - size, 2 * size + reach, device=scale.device, dtype=scale.dtype)
+    # beyond one radius past the edge every tap is outside, so only the edge pixel is read
+    source = ((out - centre) / scale[:, None] + centre).clamp(-reach, size - 1 + reach)  # (B, size)
+    taps = torch.arange(-2 * reach - 1, size + 2 * reach + 1, device=scale.device, dtype=scale.dtype)
     below = taps <= source.detach().floor()[..., None]  # (B, size, taps)
     distance = torch.where(below, source[..., None] - taps, taps - source[..., None])
     reached = torch.where(below, distance < radius, distance <= radius)  # the taps grid_sample reads at r = 1

@@ -180,6 +180,15 @@ def test_rescale_enlarges_as_grid_sample_and_shrinks_as_an_antialiased_resize():
         assert torch.allclose(shrunk[..., 2:-2, 2:-2], resize(h, size)[..., 2:-2, 2:-2], atol=1e-5)
 
 
+def test_rescale_by_any_allowed_scale_is_finite_and_keeps_a_flat_image_flat():
+    """Down to the zoom's floor of 0.05 (a drawing a few pixels wide) and up to 20x, every output
+    pixel is a weighted mean of input pixels: finite, and a flat image stays flat."""
+    scale = torch.tensor([0.05, 0.1, 0.3, 1.0, 4.0, 20.0])
+    flat = torch.full((6, 2, 8, 8), 0.7)
+    assert torch.allclose(rescale(flat, scale), flat, atol=1e-6)
+    assert torch.isfinite(rescale(torch.randn(6, 2, 32, 32), scale)).all()
+
+
 def test_a_shrunk_thin_stroke_keeps_its_ink_wherever_it_lies():
     """Bilinear sampling at a stride above one pixel skips lines that fall between its samples; the
     antialiased shrink keeps every stroke's share of ink (a glyph's font survives a size edit)."""
