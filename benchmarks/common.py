@@ -10,9 +10,11 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import torch
 
 import deae_aug
+from deae_aug.data.dataset import AttributeDataset
 from deae_aug.io import atomic_write_text
 from deae_aug.recipes import load_recipe
 from deae_aug.training.trainer import ensure_trained
@@ -69,9 +71,10 @@ def train_on_small(
 ) -> tuple:
     """(model, logged training seconds) of one variant and seed trained exactly as ``deae-aug
     augment`` trains it: the recipe's own split (D_S) and schedule; DEAE includes its GSL-AE phase.
-    Trained, resumed or reused from ``runs/seed<seed>/<variant>``."""
+    Every seed trains on the recipe's own D_S (``train.seed``), as Table 1's second autoencoder
+    seed does. Trained, resumed or reused from ``runs/seed<seed>/<variant>``."""
     run = Path(runs) / f"seed{seed}" / variant
-    overrides = [*extra, f"seed={seed}", f"model.variant={variant}"]
+    overrides = [*extra, f"train.seed={seed}", f"model.variant={variant}"]
     model = ensure_trained(load_recipe(recipe, overrides), run, device="cpu")
     return model.eval(), training_seconds(run)
 
@@ -104,3 +107,13 @@ def write_results(name: str, payload: dict, table: str) -> Path:
     atomic_write_text(RESULTS / f"{name}.json", json.dumps(payload, indent=2) + "\n")
     atomic_write_text(RESULTS / f"{name}.md", table)
     return RESULTS / f"{name}.json"
+
+
+def validation_split(small: AttributeDataset, large: AttributeDataset, shifted: set[str], size: int = 2000):
+    """D_L images whose values of the ``shifted`` attributes D_S never has, at most ``size`` of them."""
+    keep = np.ones(len(large), dtype=bool)
+    for name in shifted:
+        col = small.schema.position(name)
+        keep &= ~np.isin(large.factors[:, col], small.factors[:, col])
+    rows = np.flatnonzero(keep)
+    return large.select(np.sort(np.random.default_rng(0).permutation(rows)[:size]))

@@ -1,31 +1,33 @@
-"""Measured controllability (paper 3.2-3.3): GAE, beta-VAE, GSL-AE and DEAE side by side.
+"""Measured controllability (paper 3.1-3.3): GAE, beta-VAE, GSL-AE and DEAE side by side.
 
-Per seed, on fonts_small's D_L at 32 px: GAE and beta-VAE train --steps; GSL-AE trains --steps
-and DEAE fine-tunes it for --deae-steps (the reference's warm start). Runs are shared with
-benchmarks/train_quality.py (same folders, same overrides), so either script reuses the other's.
+Per seed, every variant trains with the same recipe, so only the objective differs (the
+recipe's colour pathway, zoom and heads included). ``--split small`` (the main job's models):
+every variant on the 540-image D_S with the recipe's own schedule, DEAE including its GSL-AE
+phase, seeds by ``train.seed`` on the same D_S, measured on D_S (or, ``--eval val``, on D_val, for
+choosing settings such as the beta-VAE's beta). ``--split large``: on D_L; GAE and beta-VAE train
+--steps, GSL-AE --steps and DEAE fine-tunes it for --deae-steps (the reference's warm start).
+Runs are shared with benchmarks/train_quality.py (same folders, same overrides).
 
 Metrics (deae_aug/evaluate/controllability.py, deae_aug/explore/novel.py):
-- preservation: interpolate block k between two D_L images that differ in k; the oracle must
-  read every other attribute unchanged (mean over attributes and interior steps): as the base
-  image's labels, and as the base's plain reconstruction (what the interpolation changed);
-  controlled: the path also ends on the partner's value of k;
-- colour monotonic: share of background / font-colour paths whose measured region colour moves
-  steadily from one end to the other;
-- unseen-colour MSE: pairs identical but for font and background colours never seen in training
-  (random sRGB, Delta E >= 10 from every palette colour); MSE of the letter, size and font
-  blocks in units of each dimension's training spread;
+- reconstruction L1 of the measured images (0-1 units);
+- preservation: interpolate block k between two images that differ in k; the oracle must read
+  every other attribute unchanged (mean over attributes and interior steps): as the base
+  image's labels, and as the base's plain reconstruction (what the interpolation changed), also
+  per step of the path; controlled: the path also ends on the partner's value of k;
+- colour paths: share of background / font-colour paths whose region colour moves steadily, and
+  the CIE Delta E of each step from the RGB blend of the path's ends (midway: t = 0.5);
+- unseen colours (paper 3.2): pairs identical but for font and background colours never seen in
+  training (random sRGB, Delta E >= 10 from every palette colour); MSE of the letter, size and
+  font blocks in units of each dimension's training spread, and the share of their
+  reconstructions whose letter, size and font the oracle reads as rendered;
 - block disentanglement: logistic probes of every block for every attribute, DCI-style score;
-- novel colours: distinct decoded background colours >= 10 Delta E from every training colour,
-  and how many of them keep the letter the oracle reads.
+- novel colours: distinct decoded background colours >= 10 Delta E from every training colour
+  with the letter still read, from mixes of value centres and from walks along single and
+  combined unit direction vectors (paper Fig. 7 b);
+- a Fig. 5-style figure: the same sources' background and font paths, one row per model.
 
-``--split small`` measures the models ``deae-aug augment`` actually trains: every variant on the
-540-image D_S with the recipe's own schedule (DEAE includes its GSL-AE phase), evaluated on D_S.
-On D_L, 3,000 steps leave the slim models unable to draw most letters (the oracle reads the
-letter of a plain reconstruction in about 25% of images), so preservation there mostly measures
-reconstruction failure; on D_S it reads 0.9. Runs are shared with ``train_quality --split small``.
-
-Usage: python -m benchmarks.controllability [--split large|small] [--seeds 3] [--steps 3000]
-       [--deae-steps 1200]
+Usage: python -m benchmarks.controllability [--split large|small] [--eval train|val] [--seeds 3]
+       [--variants ...] [--runs DIR] [--name NAME] [--set KEY=VALUE ...]
 """
 
 from __future__ import annotations
@@ -36,11 +38,20 @@ import time
 import numpy as np
 import torch
 
-from benchmarks.common import RESULTS, environment, summary, train_on_large, train_on_small, write_results
+from benchmarks.common import (
+    RESULTS,
+    environment,
+    summary,
+    train_on_large,
+    train_on_small,
+    validation_split,
+    write_results,
+)
 from deae_aug.data.build import build_dataset, build_splits
-from deae_aug.data.dataset import load_images
+from deae_aug.data.dataset import load_images, to_float
 from deae_aug.data.fonts import COLORS, FontsRenderer, format_color
 from deae_aug.evaluate.controllability import (
+    blend_error,
     block_disentanglement,
     block_pair_mse,
     colour_monotonic,
@@ -50,13 +61,13 @@ from deae_aug.evaluate.controllability import (
 )
 from deae_aug.evaluate.oracle import oracle_for
 from deae_aug.evaluate.quality import swap_pairs
-from deae_aug.explore.directions import value_centres
-from deae_aug.explore.figures import explore
+from deae_aug.explore.directions import block_scale, combine, unit_directions, value_centres
 from deae_aug.explore.latent import decode, encode, interpolation_path
-from deae_aug.explore.novel import delta_e, mine_novel_colours
+from deae_aug.explore.novel import delta_e, mine_novel_colours, novel_colours, walk_blocks
 from deae_aug.io import save_png
 from deae_aug.recipes import load_recipe
 from deae_aug.training.samples import to_uint8
+from deae_aug.viz import image_grid
 
 VARIANTS = ("gae", "betavae", "gsl", "deae")
 
@@ -71,64 +82,142 @@ def unseen_colours(n: int, rng: np.random.Generator, min_delta_e: float = 10.0) 
     return np.stack(out[:n])
 
 
-def unseen_colour_pairs(large, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Two uint8 batches: the same letter, size and font, each with its own unseen colours."""
+def unseen_colour_pairs(data, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
+    """Two uint8 batches: the same letter, size and font, each with its own unseen colours, and
+    the rows of ``data`` whose letter, size and font they show."""
     rng = np.random.default_rng(seed)
-    renderer = FontsRenderer(large.resolution)
-    rows = rng.choice(len(large), size=n)
+    renderer = FontsRenderer(data.resolution)
+    rows = rng.choice(len(data), size=n)
     fg, bg = unseen_colours(2 * n, rng).reshape(2, n, 3), unseen_colours(2 * n, rng).reshape(2, n, 3)
     batches = []
     for side in range(2):
         images = []
         for i, r in enumerate(rows):
-            d = large.describe(int(r))
+            d = data.describe(int(r))
             fg_hex, bg_hex = format_color(fg[side, i]), format_color(bg[side, i])
             images.append(renderer.render(d["letter"], d["size"], fg_hex, bg_hex, d["font"]))
         batches.append(torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).contiguous())
-    return batches[0], batches[1]
+    return batches[0], batches[1], rows
 
 
-def monotonic_share(model, large, k: int, region: str, pairs: int, seed: int) -> float:
-    """Share of block-k interpolation paths whose background (or glyph) colour moves steadily."""
-    rng = np.random.default_rng(seed)
-    rows = swap_pairs(large.factors, k, pairs, rng)
-    images = load_images(large.select(rows.reshape(-1))).view(len(rows), 2, 3, large.resolution, -1)
-    codes = encode(model, images.flatten(0, 1)).view(len(rows), 2, -1)
-    hits = []
-    for (a, _), (za, zb) in zip(rows, codes, strict=True):
-        glyph = large.mask(int(a)) > 0.5
-        mask = glyph if region == "glyph" else ~glyph
-        path = to_uint8(decode(model, interpolation_path(za, zb, model.blocks[k], 7)))
-        hits.append(colour_monotonic(region_colour(path, mask)))
-    return float(np.mean(hits))
-
-
-def evaluate(model, args, large, full, oracle, seed: int) -> dict:
-    schema = large.schema
-    names = schema.names
-    codes = encode(model, load_images(large))
-    rates = {
-        n: preservation_rate(model, oracle, large, k, args.pairs, seed=seed) for k, n in enumerate(names)
+def unseen_colour_preservation(model, oracle, data, images: torch.Tensor, rows: np.ndarray) -> dict:
+    """Share of unseen-colour images whose reconstruction the oracle reads with the rendered
+    letter, size and font (each, and all three)."""
+    read = oracle.predict(decode(model, encode(model, images))).numpy()
+    kept = {}
+    for name in ("letter", "size", "font"):
+        k = data.schema.position(name)
+        kept[name] = read[:, k] == data.factors[rows, k]
+    return {n: float(v.mean()) for n, v in kept.items()} | {
+        "all": float(np.logical_and.reduce(list(kept.values())).mean())
     }
+
+
+def colour_paths(model, data, k: int, region: str, pairs: int, seed: int) -> dict:
+    """Block-k interpolation paths (7 steps) between images that differ in k: the share whose
+    background (or glyph) colour moves steadily, and each step's Delta E from the RGB blend of
+    the path's ends (paper Fig. 5: a midway code should be the midway colour)."""
+    rng = np.random.default_rng(seed)
+    rows = swap_pairs(data.factors, k, pairs, rng)
+    images = load_images(data.select(rows.reshape(-1))).view(len(rows), 2, 3, data.resolution, -1)
+    codes = encode(model, images.flatten(0, 1)).view(len(rows), 2, -1)
+    colours = []
+    for (a, _), (za, zb) in zip(rows, codes, strict=True):
+        glyph = data.mask(int(a)) > 0.5
+        path = to_uint8(decode(model, interpolation_path(za, zb, model.blocks[k], 7)))
+        colours.append(region_colour(path, glyph if region == "glyph" else ~glyph))
+    colours = np.stack(colours)  # (pairs, 7, 3)
+    error = blend_error(colours)
+    return {
+        "monotonic": float(np.mean([colour_monotonic(c) for c in colours])),
+        "midway_delta_e": float(error[:, 3].mean()),
+        "midway_within_10": float((error[:, 3] <= 10).mean()),
+        "delta_e_by_t": {
+            f"{t:.2f}": float(e) for t, e in zip(np.linspace(0, 1, 7), error.mean(0), strict=True)
+        },
+    }
+
+
+def udv_novel_colours(model, data, codes, full, oracle, n: int, seed: int, steps: int = 12) -> dict:
+    """Paper Fig. 7 (b): from each of ``n`` images with background c, walk the background block
+    along v_a, along v_b (single UDVs of two other training backgrounds) and along
+    v_a + v_b - v_c (their combination, unit length), two inter-value distances far in ``steps``
+    steps, and count the distinct new background colours each kind of walk finds with the letter
+    still read by the oracle. Each kind decodes as many images."""
+    schema = data.schema
+    bg, letter = schema.position("bg_color"), schema.position("letter")
+    block = model.blocks[bg]
+    block_codes, values = codes[:, block].numpy(), data.factors[:, bg]
+    udv = unit_directions(block_codes, values, len(schema["bg_color"].values), seed)
+    present = np.unique(values)
+    if len(present) < 3:
+        raise SystemExit("UDV combinations need at least 3 background values in the evaluated split")
+    reach = 2 * block_scale(block_codes, values)
+    rng = np.random.default_rng(seed)
+    bases = rng.choice(len(data), size=n)
+    directions: dict[str, list[np.ndarray]] = {"single_a": [], "single_b": [], "combined": []}
+    for r in bases:
+        c = values[r]
+        a, b = rng.choice(present[present != c], size=2, replace=False)
+        directions["single_a"].append(udv[a])
+        directions["single_b"].append(udv[b])
+        directions["combined"].append(combine(udv, {int(a): 1.0, int(b): 1.0, int(c): -1.0}))
+    region = np.stack([data.mask(int(r)) < 0.5 for r in bases])
+    known = np.array([COLORS[v] for v in full.schema["bg_color"].values])
+    found = {
+        kind: novel_colours(
+            model,
+            codes[bases],
+            block,
+            walk_blocks(block_codes[bases], np.stack(d), reach, steps),
+            np.repeat(np.arange(n), steps),
+            region,
+            known,
+            oracle=oracle,
+            factors=data.factors[bases],
+            protect=[letter],
+        )  # fmt: skip
+        for kind, d in directions.items()
+    }
+    return {
+        "single": float(np.mean([len(found[k].novel_valid) for k in ("single_a", "single_b")])),
+        "combined": len(found["combined"].novel_valid),
+        "letter_kept_single": float(np.mean([found[k].valid.mean() for k in ("single_a", "single_b")])),
+        "letter_kept_combined": float(found["combined"].valid.mean()),
+    }
+
+
+def evaluate(model, args, data, full, oracle, seed: int) -> dict:
+    schema = data.schema
+    names = schema.names
+    images = load_images(data)
+    codes = encode(model, images)
+    recon_l1 = float((decode(model, codes) - to_float(images)).abs().mean() / 2)  # in [0, 1] units
+    rates = {n: preservation_rate(model, oracle, data, k, args.pairs, seed=seed) for k, n in enumerate(names)}
     preservation = {n: r["preserved"] for n, r in rates.items()}
     vs_recon = {n: r["preserved_vs_reconstruction"] for n, r in rates.items()}
     controlled = {n: r["controlled"] for n, r in rates.items()}
-    a, b = unseen_colour_pairs(large, args.pairs, seed)
+    a, b, unseen_rows = unseen_colour_pairs(data, args.pairs, seed)
     content = [model.blocks[schema.position(n)] for n in ("letter", "size", "font")]
-    accuracy = probe_matrix(codes.numpy(), large.factors, model.blocks, seed)
+    accuracy = probe_matrix(codes.numpy(), data.factors, model.blocks, seed)
     chance = np.array([1 / len(schema[n].values) for n in names])
     bg = schema.position("bg_color")
     centres = value_centres(
-        codes[:, model.blocks[bg]].numpy(), large.factors[:, bg], len(schema["bg_color"].values)
+        codes[:, model.blocks[bg]].numpy(), data.factors[:, bg], len(schema["bg_color"].values)
     )
-    base_rows = np.random.default_rng(seed).choice(len(large), size=args.pairs)
-    region = np.stack([large.mask(int(r)) < 0.5 for r in base_rows])  # background pixels
+    base_rows = np.random.default_rng(seed).choice(len(data), size=args.pairs)
+    region = np.stack([data.mask(int(r)) < 0.5 for r in base_rows])  # background pixels
     known = np.array([COLORS[v] for v in full.schema["bg_color"].values])
     found = mine_novel_colours(
         model, codes[base_rows], model.blocks[bg], centres, region, known, n=args.pairs, seed=seed,
-        oracle=oracle, factors=large.factors[base_rows], protect=[schema.position("letter")],
+        oracle=oracle, factors=data.factors[base_rows], protect=[schema.position("letter")],
     )  # fmt: skip
+    paths = {
+        "bg_color": colour_paths(model, data, bg, "background", args.paths, seed),
+        "font_color": colour_paths(model, data, schema.position("font_color"), "glyph", args.paths, seed),
+    }
     return {
+        "reconstruction_l1": recon_l1,
         "preservation": preservation,
         "preservation_mean": float(np.mean(list(preservation.values()))),
         "preservation_vs_reconstruction": vs_recon,
@@ -137,23 +226,44 @@ def evaluate(model, args, large, full, oracle, seed: int) -> dict:
         "kept_by_attribute": {
             n: {names[j]: v for j, v in r["kept_by_attribute"].items()} for n, r in rates.items()
         },
+        "kept_by_t": {n: r["kept_by_t"] for n, r in rates.items()},
         "controlled": controlled,
         "controlled_mean": float(np.mean(list(controlled.values()))),
-        "monotonic_bg": monotonic_share(model, large, bg, "background", args.paths, seed),
-        "monotonic_font_color": monotonic_share(
-            model, large, schema.position("font_color"), "glyph", args.paths, seed
-        ),
+        "colour_paths": paths,
+        "monotonic_bg": paths["bg_color"]["monotonic"],
+        "monotonic_font_color": paths["font_color"]["monotonic"],
+        "midway_delta_e_bg": paths["bg_color"]["midway_delta_e"],
+        "midway_delta_e_font_color": paths["font_color"]["midway_delta_e"],
         "unseen_colour_mse": block_pair_mse(encode(model, a), encode(model, b), content, codes),
+        "unseen_colour_preservation": unseen_colour_preservation(model, oracle, data, a, unseen_rows),
         "probe_accuracy": accuracy.tolist(),
         "disentanglement": block_disentanglement(accuracy, chance),
         "novel_colours": len(found.novel),
         "novel_colours_valid": len(found.novel_valid),
         "novel_valid_share": float(found.valid.mean()),
+        "udv_novel": udv_novel_colours(model, data, codes, full, oracle, args.paths, seed),
     }
 
 
 def _cell(stats: dict) -> str:
     return "n/a (collapsed)" if stats["mean"] is None else f"{stats['mean']:.3f} ± {stats['std']:.3f}"
+
+
+def path_figure(models: dict, data, seed: int, steps: int = 8):
+    """Paper Fig. 5: the same source interpolated towards the same partner, one row per model;
+    first its background path, then its font path. Each row: source, path, partner."""
+    rng = np.random.default_rng(seed)
+    images = load_images(data)
+    tiles, labels = [], []
+    for name in ("bg_color", "font"):
+        k = data.schema.position(name)
+        (a, b), = swap_pairs(data.factors, k, 1, rng)  # fmt: skip
+        for variant, model in models.items():
+            za, zb = encode(model, images[[a, b]])
+            path = to_uint8(decode(model, interpolation_path(za, zb, model.blocks[k], steps)))
+            tiles += [images[a].permute(1, 2, 0).numpy(), *path, images[b].permute(1, 2, 0).numpy()]
+            labels.append(f"{variant}: {name}")
+    return image_grid(tiles, steps + 2, row_labels=labels, scale=2)
 
 
 def main() -> None:
@@ -164,39 +274,57 @@ def main() -> None:
     parser.add_argument("--deae-steps", type=int, default=1200, help="DEAE fine-tuning steps from GSL-AE")
     parser.add_argument("--set", action="append", default=[], help="recipe override, e.g. train.lr=1e-3")
     parser.add_argument("--split", choices=("large", "small"), default="large", help="train and evaluate on")
+    parser.add_argument(
+        "--eval", choices=("train", "val"), default="train",
+        help="measure on the training split, or (with --split small) on D_val: for choosing settings",
+    )  # fmt: skip
+    parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS))
     parser.add_argument("--runs", help="default: runs/benchmarks/train_quality[_small]")
+    parser.add_argument("--name", help="results file name (default: controllability[_small])")
     parser.add_argument("--pairs", type=int, default=200)
     parser.add_argument("--paths", type=int, default=60, help="interpolation paths per colour attribute")
     args = parser.parse_args()
+    if args.eval == "val" and args.split != "small":
+        raise SystemExit("--eval val needs --split small: D_val is D_L images with backgrounds D_S lacks")
     start = time.perf_counter()
-    base = load_recipe(args.recipe)
-    large = build_splits(base)[args.split]
+    base = load_recipe(args.recipe, args.set)
+    splits = build_splits(base)
+    data = splits[args.split]
+    if args.eval == "val":
+        data = validation_split(splits["small"], splits["large"], set(base.split.augmentation.held_out))
     suffix = "_small" if args.split == "small" else ""  # shared with train_quality's run folders
-    runs, name = args.runs or f"runs/benchmarks/train_quality{suffix}", f"controllability{suffix}"
-    split_name = "D_S" if args.split == "small" else "D_L"
+    runs = args.runs or f"runs/benchmarks/train_quality{suffix}"
+    name = args.name or f"controllability{suffix}"
+    split_name = {"large": "D_L", "small": "D_S"}[args.split] + (
+        ", measured on D_val" if args.eval == "val" else ""
+    )
     full = build_dataset(base.data, base.source)
     oracle, oracle_accuracy = oracle_for(full)
-    rows: dict[str, list[dict]] = {v: [] for v in VARIANTS}
+    rows: dict[str, list[dict]] = {v: [] for v in args.variants}
+    first: dict = {}
     for seed in range(args.seeds):
-        for variant in VARIANTS:
+        for variant in args.variants:
             if args.split == "small":
                 model, seconds = train_on_small(args.recipe, runs, variant, seed, args.set)
             else:
                 steps = args.deae_steps if variant == "deae" else args.steps
                 model, seconds = train_on_large(args.recipe, runs, variant, seed, steps, args.set)
-            row = evaluate(model, args, large, full, oracle, seed) | {"train_seconds": seconds}
+            row = evaluate(model, args, data, full, oracle, seed) | {"train_seconds": seconds}
             rows[variant].append(row)
-            print(variant, seed, {k: v for k, v in row.items() if k != "probe_accuracy"}, flush=True)
+            print(variant, seed, {k: row[k] for k in KEYS}, flush=True)
             if seed == 0:
-                grid, _ = explore("interpolate", model, large.schema, load_images(large), large.factors,
-                                  attribute="bg_color", n=4, steps=8)  # fmt: skip
-                save_png(RESULTS / f"{name}_{variant}.png", grid)
+                first[variant] = model
+    save_png(RESULTS / f"{name}_paths.png", path_figure(first, data, seed=0))
 
-    keys = ("preservation_mean", "preservation_vs_reconstruction_mean", "controlled_mean", "monotonic_bg",
-            "monotonic_font_color", "unseen_colour_mse", "novel_colours", "novel_colours_valid")  # fmt: skip
     summaries = {
-        v: {k: summary([float(r[k]) for r in rs]) for k in keys}
-        | {"disentanglement": summary([r["disentanglement"]["disentanglement"] for r in rs])}
+        v: {k: summary([float(r[k]) for r in rs]) for k in KEYS}
+        | {
+            "disentanglement": summary([r["disentanglement"]["disentanglement"] for r in rs]),
+            "unseen_colour_preservation": summary([r["unseen_colour_preservation"]["all"] for r in rs]),
+            "udv_single": summary([r["udv_novel"]["single"] for r in rs]),
+            "udv_combined": summary([float(r["udv_novel"]["combined"]) for r in rs]),
+            "midway_within_10_bg": summary([r["colour_paths"]["bg_color"]["midway_within_10"] for r in rs]),
+        }
         for v, rs in rows.items()
     }
     payload = {
@@ -205,6 +333,7 @@ def main() -> None:
         "overrides": args.set,
         "seeds": list(range(args.seeds)),
         "split": args.split,
+        "evaluated_on": split_name,
         "runs_folder": runs,
         **(
             {
@@ -214,8 +343,9 @@ def main() -> None:
             }
             if args.split == "large"
             else {
-                "steps": load_recipe(args.recipe, args.set).train.steps,
+                "steps": base.train.steps,
                 "deae_warm_start": "the recipe's GSL-AE phase",
+                "seeding": "train.seed: every seed trains on the recipe's own D_S",
             }
         ),
         "oracle_held_out_accuracy": oracle_accuracy,
@@ -224,26 +354,45 @@ def main() -> None:
         "wall_seconds": time.perf_counter() - start,
         "environment": environment(),
     }
-    header = ("preservation", "preservation vs reconstruction", "controlled", "bg monotonic",
-              "font colour monotonic", "unseen-colour MSE", "novel colours", "valid novel colours",
-              "disentanglement")  # fmt: skip
+    columns = {
+        "reconstruction L1": "reconstruction_l1",
+        "preservation": "preservation_mean",
+        "preservation vs reconstruction": "preservation_vs_reconstruction_mean",
+        "controlled": "controlled_mean",
+        "bg monotonic": "monotonic_bg",
+        "midway bg ΔE to the RGB blend": "midway_delta_e_bg",
+        "midway font colour ΔE": "midway_delta_e_font_color",
+        "unseen-colour MSE": "unseen_colour_mse",
+        "unseen-colour letter, size and font kept": "unseen_colour_preservation",
+        "valid novel colours (centre mixes)": "novel_colours_valid",
+        "valid novel colours, single UDV walk": "udv_single",
+        "valid novel colours, combined UDV walk": "udv_combined",
+        "disentanglement": "disentanglement",
+    }
     lines = [
         f"# Controllability on {base.name} {split_name} (32 px, {args.seeds} seeds)",
         "",
         "Mean ± std over seeds. Preservation: the oracle reads every other attribute of the "
         "interpolated images as the base's labels, or as the base's plain reconstruction. "
         "Controlled: the path also reaches the partner's value at t = 1 (a model that ignores the "
-        "block preserves everything and controls nothing). Unseen-colour MSE: letter, size and font "
-        "blocks, in units of each dimension's training spread (2 = as far apart as two random images).",
+        "block preserves everything and controls nothing). Midway ΔE: CIE76 distance of the t = 0.5 "
+        "decode's colour from the RGB blend of the path's ends. Unseen-colour MSE: letter, size and "
+        "font blocks, in units of each dimension's training spread (2 = as far apart as two random "
+        "images). UDV walks (paper Fig. 7 b): distinct new background colours with the letter kept, "
+        f"from {args.paths} images per kind of walk. Paths figure: `{name}_paths.png`.",
         "",
-        "| model | " + " | ".join(header) + " |",
-        "|---|" + "---|" * len(header),
+        "| model | " + " | ".join(columns) + " |",
+        "|---|" + "---|" * len(columns),
     ]
     for v, s in summaries.items():
-        cells = [s[k] for k in keys] + [s["disentanglement"]]
-        lines.append(f"| {v} | " + " | ".join(_cell(c) for c in cells) + " |")
+        lines.append(f"| {v} | " + " | ".join(_cell(s[key]) for key in columns.values()) + " |")
     lines += ["", f"Wall time: {payload['wall_seconds'] / 60:.1f} min."]
     write_results(name, payload, "\n".join(lines) + "\n")
+
+
+KEYS = ("reconstruction_l1", "preservation_mean", "preservation_vs_reconstruction_mean", "controlled_mean",
+        "monotonic_bg", "monotonic_font_color", "midway_delta_e_bg", "midway_delta_e_font_color",
+        "unseen_colour_mse", "novel_colours", "novel_colours_valid")  # fmt: skip
 
 
 if __name__ == "__main__":

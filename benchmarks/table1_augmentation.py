@@ -48,7 +48,7 @@ import pandas as pd
 import torch
 from torchvision.transforms import v2
 
-from benchmarks.common import environment, summary, write_results
+from benchmarks.common import environment, summary, validation_split, write_results
 from deae_aug.augment.synthesis import novel_colours, plan_edits, planned_edits, synthesize
 from deae_aug.data.build import build_dataset
 from deae_aug.data.dataset import AttributeDataset, load_images, to_float, to_tensor
@@ -147,16 +147,6 @@ def fidelity(
             if (any_interpolated & (quarter == q)).any()
         },  # fmt: skip
     }
-
-
-def validation_split(small: AttributeDataset, large: AttributeDataset, shifted: set[str], size: int = 2000):
-    """D_L images whose values of the ``shifted`` attributes D_S never has, at most ``size`` of them."""
-    keep = np.ones(len(large), dtype=bool)
-    for name in shifted:
-        col = small.schema.position(name)
-        keep &= ~np.isin(large.factors[:, col], small.factors[:, col])
-    rows = np.flatnonzero(keep)
-    return large.select(np.sort(np.random.default_rng(0).permutation(rows)[:size]))
 
 
 def main() -> None:

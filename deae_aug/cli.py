@@ -199,7 +199,10 @@ def debias_command(
     device: str,
     quiet: bool,
 ) -> None:
-    """Train DEAE on the biased split (or reuse the run), debias, and report on the unbiased test set."""
+    """Train DEAE on the biased split (or reuse the run), debias, and report on the test set.
+
+    The split is drawn from complete data (split.debias) or is your own (split.given: a split
+    column or separate manifests; a validation split chooses the classifier)."""
     from deae_aug.debias.report import run_debias
     from deae_aug.recipes import load_recipe
 
@@ -208,10 +211,14 @@ def debias_command(
     out = out or Path(d.out or Path("reports") / f"{recipe.name}-{d.mode}")
     run = run or Path(d.run or Path("runs") / f"{recipe.name}-{recipe.model.variant}")
     report = run_debias(recipe, run, out, device=device, progress=not quiet)
-    click.echo(
-        f"{d.mode}: unbiased accuracy {report['unbiased']:.3f}, worst group {report['worst_group']:.3f}, "
-        f"bias-conflicting {report['bias_conflicting']:.3f}; report in {out}"
-    )
+    parts = [f"accuracy {report['accuracy']:.3f}"]
+    for key, words in (("group_mean", "unbiased (mean over groups)"), ("worst_group", "worst group"),
+                       ("bias_conflicting", "bias-conflicting")):  # fmt: skip
+        if report.get(key) is not None:
+            parts.append(f"{words} {report[key]:.3f}")
+    click.echo(f"{d.mode}: " + ", ".join(parts) + f"; report in {out}")
+    for note in report["notes"]:
+        click.echo(f"note: {note}")
 
 
 @main.command("explore")

@@ -117,10 +117,23 @@ class DebiasSplit:
 
 
 @dataclass
+class GivenSplit:
+    """Your own train / val / test split of manifest data: a manifest column naming each row's
+    split, or separate validation and test manifests (``data.manifest`` is then the training set).
+    Validation and test rows may leave non-label attributes blank (unlabelled)."""
+
+    column: str | None = None  # manifest column whose values are train, val or test
+    val: str | None = None  # CSV with the same columns (relative paths: from the recipe's folder)
+    test: str | None = None
+    bias: str | None = None  # `debias`: the attribute the training set confounds with the label
+
+
+@dataclass
 class SplitSection:
     label: str | None = None
     augmentation: AugmentationSplit | None = None
     debias: DebiasSplit | None = None
+    given: GivenSplit | None = None
 
 
 @dataclass
@@ -148,6 +161,9 @@ class LossSection:
     cycle: float = _bounded(0.0, ge=0.0)
     reg: float = _bounded(0.1, ge=0.0)
     beta: float = _bounded(4.0, ge=0.0)
+    # beta-VAE: the KL weight rises linearly from 0 to beta over this fraction of train.steps
+    # (KL warm-up), so the decoder learns to use the code before the prior pulls it shut.
+    beta_warmup: float = _bounded(0.0, ge=0.0, le=1.0)
     reg_attributes: list[str] | None = None  # None: every attribute in turn
     reg_t: Literal["sample", "element"] = "sample"
     reg_draws: int = _bounded(1, ge=1)
@@ -395,13 +411,22 @@ def load_recipe(path: str | Path, overrides: Sequence[str] = ()) -> Recipe:
     return recipe_from_dict(data, source=path.name, overrides=overrides)
 
 
-PATH_KEYS = (("data", "manifest"), ("data", "root"), ("train", "init_from"))
+PATH_KEYS = (
+    ("data", "manifest"),
+    ("data", "root"),
+    ("train", "init_from"),
+    ("split", "given", "val"),
+    ("split", "given", "test"),
+)
 
 
 def _resolve_paths(data: dict, folder: Path) -> None:
     """Relative paths written in a recipe file name files next to it, whatever the working
     directory (``--set`` values stay relative to the working directory, where they were typed)."""
-    for section, key in PATH_KEYS:
-        value = data.get(section, {}).get(key) if isinstance(data.get(section), dict) else None
+    for *sections, key in PATH_KEYS:
+        parent = data
+        for section in sections:
+            parent = parent.get(section) if isinstance(parent, dict) else None
+        value = parent.get(key) if isinstance(parent, dict) else None
         if isinstance(value, str) and value and not Path(value).expanduser().is_absolute():
-            data[section][key] = str((folder / value).resolve())
+            parent[key] = str((folder / value).resolve())

@@ -57,11 +57,17 @@ class ManifestDataset(AttributeDataset):
         block_size: int = 20,
         block_sizes: Mapping[str, int] | None = None,
         frame: pd.DataFrame | None = None,
+        unlabelled_ok: np.ndarray | None = None,
+        origins: Sequence[tuple[str, int]] | None = None,
     ) -> None:
         csv = Path(csv)
         table = _read_csv(csv) if frame is None else frame
         self.root = Path(root) if root is not None else csv.parent
         self.resize = resize
+        # where each row came from, for errors: (file, line), the header being line 1
+        self._origins = (
+            list(origins) if origins is not None else [(str(csv), i + 2) for i in range(len(table))]
+        )
         if path_column not in table.columns:
             raise DataError(f"{csv}: no path column {path_column!r}; columns are {list(table.columns)}")
         if len(table) == 0:
@@ -74,15 +80,20 @@ class ManifestDataset(AttributeDataset):
             )
         if not names:
             raise DataError(f"{csv}: no attribute columns besides {path_column!r}")
+        may_be_blank = (
+            np.zeros(len(table), bool) if unlabelled_ok is None else np.asarray(unlabelled_ok, bool)
+        )
         attrs = []
         for name in names:
-            blank = np.flatnonzero(table[name].str.strip().to_numpy() == "")
-            if len(blank):
+            blank = table[name].str.strip().to_numpy() == ""
+            wrong = np.flatnonzero(blank & ~may_be_blank)
+            if len(wrong):
+                file, line = self._origins[wrong[0]]
                 raise DataError(
-                    f"{csv}, row {blank[0] + 2}: attribute column {name!r} is blank; give every image a value"
+                    f"{file}, row {line}: attribute column {name!r} is blank; give every image a value"
                 )
-            values = tuple(sorted(table[name].unique(), key=_natural_key))
-            if len(values) == len(table) > 2:
+            values = tuple(sorted(table[name][~blank].unique(), key=_natural_key))
+            if len(values) == (~blank).sum() > 2:
                 raise DataError(
                     f"{csv}: attribute column {name!r} has a different value in every row (an id?); no two "
                     "images share a value to swap, so drop it from 'attributes'"
@@ -94,8 +105,10 @@ class ManifestDataset(AttributeDataset):
                 )
             attrs.append(Attribute(name, values, block_size))
         self.schema = AttributeSchema(tuple(attrs)).with_block_sizes(block_sizes or {})
+        # a blank (unlabelled) cell is -1
         self.factors = np.stack(
-            [table[a.name].map({v: i for i, v in enumerate(a.values)}).to_numpy() for a in attrs], axis=1
+            [table[a.name].map({v: i for i, v in enumerate(a.values)}).fillna(-1).to_numpy() for a in attrs],
+            axis=1,
         ).astype(np.int64)
         self.paths = np.array([str(self.root / p) for p in table[path_column]], dtype=object)
         self._resolution = self._check_images(csv)
@@ -104,16 +117,16 @@ class ManifestDataset(AttributeDataset):
         """Decode every image in full (a header alone misses a truncated file; about 1 s per
         10,000 images at 32 px): existence, readability and size, with the row named."""
         sizes = {}
-        for row, path in enumerate(self.paths, start=2):  # row 1 is the header
+        for (file, row), path in zip(self._origins, self.paths, strict=True):
             try:
                 with Image.open(path) as im:
                     im.load()
                     sizes.setdefault(im.size, (row, path))
             except FileNotFoundError:
-                raise DataError(f"{csv}, row {row}: image {path} does not exist") from None
+                raise DataError(f"{file}, row {row}: image {path} does not exist") from None
             except (UnidentifiedImageError, OSError) as e:
                 raise DataError(
-                    f"{csv}, row {row}: image {path} is unreadable ({type(e).__name__})"
+                    f"{file}, row {row}: image {path} is unreadable ({type(e).__name__})"
                 ) from None
         if self.resize is not None:
             return self.resize
@@ -135,6 +148,7 @@ class ManifestDataset(AttributeDataset):
     def _select_arrays(self, indices: np.ndarray) -> None:
         super()._select_arrays(indices)
         self.paths = self.paths[indices]
+        self._origins = [self._origins[i] for i in indices]
 
     def source_file(self, index: int) -> str:
         return str(self.paths[index])
@@ -151,6 +165,54 @@ class ManifestDataset(AttributeDataset):
             raise DataError(f"image {path} does not exist (it did when the dataset was opened)") from None
         except (UnidentifiedImageError, OSError) as e:
             raise DataError(f"image {path} is corrupt or unreadable ({type(e).__name__}: {e})") from None
+
+
+SPLIT_NAMES = ("train", "val", "test")
+
+
+def given_split_table(
+    csv: str | os.PathLike,
+    path_column: str = "path",
+    column: str | None = None,
+    val: str | os.PathLike | None = None,
+    test: str | os.PathLike | None = None,
+    root: str | os.PathLike | None = None,
+) -> tuple[pd.DataFrame, np.ndarray, list[str], list[tuple[str, int]]]:
+    """Every image of a given split as one table: (table, each row's split name, the training
+    manifest's columns, each row's (file, line)). Either ``column`` names each row's split in
+    ``csv``, or ``csv`` is the training set and ``val`` / ``test`` are more manifests; their
+    relative image paths resolve against ``root`` or their own folder, and columns they lack
+    are blank (unlabelled)."""
+    csv = Path(csv)
+    table = _read_csv(csv)
+    origins = [(str(csv), i + 2) for i in range(len(table))]
+    if column is not None:
+        if column not in table.columns:
+            raise DataError(f"{csv}: no split column {column!r}; columns are {list(table.columns)}")
+        names = table[column].str.strip().to_numpy()
+        bad = np.flatnonzero(~np.isin(names, SPLIT_NAMES))
+        if len(bad):
+            raise DataError(
+                f"{csv}, row {bad[0] + 2}: split column {column!r} holds {names[bad[0]]!r}; "
+                f"use one of {', '.join(SPLIT_NAMES)}"
+            )
+        columns = [c for c in table.columns if c != column]
+        return table.drop(columns=[column]), names, columns, origins
+    columns, parts, names = list(table.columns), [table], [np.full(len(table), "train", dtype=object)]
+    for name, extra in (("val", val), ("test", test)):
+        if extra is None:
+            continue
+        extra = Path(extra)
+        frame = _read_csv(extra)
+        if path_column not in frame.columns:
+            raise DataError(f"{extra}: no path column {path_column!r}; columns are {list(frame.columns)}")
+        base = (Path(root) if root is not None else extra.parent).resolve()
+        frame[path_column] = [str(base / p) for p in frame[path_column]]  # an absolute p stays as it is
+        parts.append(frame)
+        names.append(np.full(len(frame), name, dtype=object))
+        origins += [(str(extra), i + 2) for i in range(len(frame))]
+    merged = pd.concat(parts, ignore_index=True).fillna("")
+    return merged, np.concatenate(names).astype(str), columns, origins
 
 
 def _natural_key(value: str) -> tuple:

@@ -3,7 +3,8 @@
 - ``preservation_rate``: interpolate block k between two images that differ in k; the oracle
   must read every *other* attribute of each decoded step as the base image's.
 - ``colour_monotonic``: for a colour attribute, the region's measured colour must move steadily
-  from one endpoint's colour to the other's.
+  from one endpoint's colour to the other's; ``blend_error``: how far (CIE Delta E) each step's
+  colour lies from the RGB blend of the two ends (paper Fig. 5: is a midway code a midway colour?).
 - ``block_pair_mse``: the paper's unseen-colour test (3.2): how far the letter, size and font
   blocks move when only the colours change, to colours never seen in training.
 - ``probe_matrix`` / ``block_disentanglement``: how well each block predicts each attribute
@@ -22,6 +23,7 @@ from deae_aug.data.dataset import load_images
 from deae_aug.evaluate.oracle import AttributeOracle
 from deae_aug.evaluate.quality import swap_pairs
 from deae_aug.explore.latent import decode, encode, interpolate
+from deae_aug.explore.novel import rgb_to_lab
 from deae_aug.models.autoencoder import Autoencoder
 
 
@@ -44,7 +46,8 @@ def preservation_rate(
     partner's value of k at t = 1, and ``controlled`` asks both of a path: it reaches the
     partner's value and keeps every other attribute of the reconstruction on the way.
     ``kept_by_attribute`` (attribute index -> rate, against the reconstruction) says which
-    attribute an interpolation drags along.
+    attribute an interpolation drags along; ``kept_by_t`` (one rate per interior step, against
+    the reconstruction) says where on the path it does.
     """
     rng = np.random.default_rng(seed)
     rows = swap_pairs(dataset.factors, k, pairs, rng)
@@ -70,6 +73,7 @@ def preservation_rate(
         "controlled": float((moved[:, None] & kept_recon).mean()),
         "paths_fully_preserved": float(kept.all(1).mean()),
         "kept_by_attribute": {j: float(kept_each[..., i].mean()) for i, j in enumerate(others)},
+        "kept_by_t": {f"{float(ti):.2f}": float(kept_recon[:, i].mean()) for i, ti in enumerate(t)},
         "pairs": len(rows),
     }
 
@@ -83,6 +87,20 @@ def colour_monotonic(colours: np.ndarray, tolerance: float = 4.0) -> bool:
         return False
     progress = (colours - colours[0]) @ (direction / norm)
     return bool(np.all(np.diff(progress) >= -tolerance) and progress[-1] > progress[0])
+
+
+def blend_error(colours: np.ndarray) -> np.ndarray:
+    """(paths, steps, 3) measured RGB along evenly spaced paths -> (paths, steps) CIE76 Delta E
+    of each step from the linear RGB blend of the path's two ends (0 at both ends)."""
+    colours = np.asarray(colours, dtype=np.float64)
+    t = np.linspace(0, 1, colours.shape[1])[None, :, None]
+    blend = (1 - t) * colours[:, :1] + t * colours[:, -1:]
+    return delta_e_pairs(colours, blend)
+
+
+def delta_e_pairs(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """CIE76 Delta E between matching sRGB colours (..., 3) in 0-255."""
+    return np.linalg.norm(rgb_to_lab(a) - rgb_to_lab(b), axis=-1)
 
 
 def region_colour(images: np.ndarray, mask: np.ndarray) -> np.ndarray:

@@ -3,7 +3,8 @@ decoded images whose measured colour is perceptually new and whose content is st
 
 Candidates are codes whose block is an extrapolated or combined mix of training value centres
 (c_a + t (c_b - c_a) with t outside [0, 1], and c_a + c_b - c_c, the paper's v_blue + v_red -
-v_green). A colour counts as new when its CIE76 Delta E to every training colour is at least
+v_green), or walks from a code along a unit direction vector, single or combined (``walk_blocks``,
+the paper's Fig. 7 rows). A colour counts as new when its CIE76 Delta E to every training colour is at least
 ``min_delta_e`` (10 by default: clearly visible); distinct new colours are counted greedily, so
 two finds closer than ``min_delta_e`` count once.
 """
@@ -85,6 +86,14 @@ class NovelColours:
     novel_valid: np.ndarray  # indices of distinct new colours among the valid candidates
 
 
+def walk_blocks(start: np.ndarray, directions: np.ndarray, reach: float, steps: int) -> np.ndarray:
+    """(N * steps, d) block codes: start i moved along its own unit direction i (both (N, d)) by
+    ``reach`` * s / steps for s = 1..steps, the paper's walk along a UDV (Fig. 7); rows of one
+    start are consecutive."""
+    distance = reach * np.arange(1, steps + 1) / steps
+    return (start[:, None] + distance[None, :, None] * directions[:, None]).reshape(-1, start.shape[1])
+
+
 @torch.no_grad()
 def mine_novel_colours(
     model: Autoencoder,
@@ -100,22 +109,44 @@ def mine_novel_colours(
     factors: np.ndarray | None = None,
     protect: Sequence[int] = (),
 ) -> NovelColours:
-    """Put candidate blocks into ``codes`` (base code i % N for candidate i), decode, and measure
-    each image's colour as the median over the base image's ``region`` mask (N, H, W).
+    """``novel_colours`` of ``n`` candidates from ``candidate_blocks`` (candidate i on base code
+    i % N): extrapolations past and combinations of the training value centres."""
+    candidates = candidate_blocks(centres, n, seed)
+    base = np.arange(n) % len(codes)
+    return novel_colours(
+        model, codes, block, candidates, base, region, known, min_delta_e, oracle, factors, protect
+    )
+
+
+@torch.no_grad()
+def novel_colours(
+    model: Autoencoder,
+    codes: torch.Tensor,
+    block: slice,
+    candidates: np.ndarray,
+    base: np.ndarray,
+    region: np.ndarray,
+    known: np.ndarray,
+    min_delta_e: float = 10.0,
+    oracle: AttributeReader | None = None,
+    factors: np.ndarray | None = None,
+    protect: Sequence[int] = (),
+) -> NovelColours:
+    """Put candidate block i (M, d) into base code ``base[i]`` of ``codes`` (N, D), decode, and
+    measure each image's colour as the median over its base image's ``region`` mask (N, H, W).
 
     With an ``oracle``, a candidate is valid when it reads the base's ``factors`` at every
     ``protect`` position (e.g. the letter): a new colour on an unreadable image is no find.
     """
-    blocks = torch.as_tensor(candidate_blocks(centres, n, seed), dtype=codes.dtype)
-    base = torch.arange(n) % len(codes)
+    base = torch.as_tensor(base, dtype=torch.long)
     moved = codes[base].clone()
-    moved[:, block] = blocks
+    moved[:, block] = torch.as_tensor(candidates, dtype=codes.dtype)
     decoded = decode(model, moved)
-    images = to_uint8(decoded)  # (n, H, W, 3)
+    images = to_uint8(decoded)  # (M, H, W, 3)
     masks = np.asarray(region)[base.numpy()] > 0.5
     colours = np.stack([np.median(im[m] if m.any() else im.reshape(-1, 3), axis=0)
                         for im, m in zip(images, masks, strict=True)])  # fmt: skip
-    valid = np.ones(n, dtype=bool)
+    valid = np.ones(len(candidates), dtype=bool)
     if oracle is not None and protect:
         read = oracle.predict(decoded).numpy()[:, list(protect)]
         valid = (read == np.asarray(factors)[base.numpy()][:, list(protect)]).all(1)

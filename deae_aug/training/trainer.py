@@ -235,6 +235,7 @@ def train(
     loss_fn: torch.nn.Module = group_loss
     reg_start = t.loss.reg_start if t.loss.reg_start is not None else (0.0 if t.init_from else 0.5)
     reg_from_step = int(reg_start * t.steps)
+    warmup_steps = int(t.loss.beta_warmup * t.steps)
     if world > 1:
         loss_fn = DistributedDataParallel(loss_fn, device_ids=[dev.index] if dev.type == "cuda" else None)
     groups = max(1, t.groups_per_step // world)  # the global batch stays groups_per_step
@@ -268,9 +269,12 @@ def train(
                 break
             x = images.to(dev).view(-1, group_size, *images.shape[1:])  # (G, K+1, 3, H, W)
             generator = torch.Generator().manual_seed(seed * 1_000_003 + step + 7_919_000 * rank)
-            group_loss.cfg = (
+            step_cfg = (
                 losses_cfg if step >= reg_from_step else replace(losses_cfg, reg=0.0, counterfactual=0.0)
             )
+            if step < warmup_steps:
+                step_cfg = replace(step_cfg, beta=losses_cfg.beta * step / warmup_steps)
+            group_loss.cfg = step_cfg
             labels = factors.to(dev).view(-1, group_size, factors.shape[1])  # (G, K+1, K)
             terms = loss_fn(x, generator, labels)
             total = terms["total"]
@@ -317,18 +321,23 @@ def train(
 _BOOKKEEPING = ("steps", "log_every", "sample_every", "checkpoint_every", "workers")
 # L_reg's settings (and blend, which rides on L_reg's decodes): only DEAE reads them
 _DEAE_ONLY = ("reg", "reg_attributes", "reg_t", "reg_draws", "reg_decoder_only", "blend", "blend_attributes")
+_BETAVAE_ONLY = ("beta", "beta_warmup")  # the KL term: only the beta-VAE has one
 
 
 def what_was_learned(recipe: dict) -> dict:
     """The parts of a recipe dict that decide what a trained model is: seed, data, splits and
     every training setting except bookkeeping and the loss settings its variant never reads (a
-    GSL-AE is the same model whatever L_reg's weight; ``reg_start`` also switches the
-    counterfactual term on, so it only drops out when that is off)."""
+    GSL-AE is the same model whatever L_reg's weight or beta; ``reg_start`` also switches the
+    counterfactual term on, so it only drops out when that is off). ``train.seed`` unset means
+    the recipe's seed, so the two spellings are one model."""
     train = {k: v for k, v in recipe["train"].items() if k not in _BOOKKEEPING}
-    if recipe["model"]["variant"] != "deae":
-        loss = train["loss"]
-        unread = _DEAE_ONLY + (("reg_start",) if not loss.get("counterfactual") else ())
-        train["loss"] = {k: v for k, v in loss.items() if k not in unread}
+    if train.get("seed") is None:
+        train["seed"] = recipe["seed"]
+    variant, loss = recipe["model"]["variant"], train["loss"]
+    unread = () if variant == "betavae" else _BETAVAE_ONLY
+    if variant != "deae":
+        unread += _DEAE_ONLY + (("reg_start",) if not loss.get("counterfactual") else ())
+    train["loss"] = {k: v for k, v in loss.items() if k not in unread}
     return {"seed": recipe["seed"], "data": recipe["data"], "split": recipe["split"], "train": train}
 
 

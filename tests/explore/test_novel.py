@@ -4,7 +4,15 @@ import torch
 from torch import nn
 
 from deae_aug.explore.latent import walk_until
-from deae_aug.explore.novel import candidate_blocks, delta_e, distinct_novel, mine_novel_colours, rgb_to_lab
+from deae_aug.explore.novel import (
+    candidate_blocks,
+    delta_e,
+    distinct_novel,
+    mine_novel_colours,
+    novel_colours,
+    rgb_to_lab,
+    walk_blocks,
+)
 
 
 def test_lab_of_reference_colours():
@@ -56,6 +64,44 @@ def test_mining_finds_the_colour_a_combination_makes():
     # red + green - blue decodes to yellow, which no training value had
     assert delta_e(np.array([[255, 255, 0]]), found.colours).min() < 1
     assert found.novel_valid.tolist() == found.novel.tolist()
+
+
+def test_a_combined_direction_walks_to_colours_no_single_one_reaches():
+    """Paper Fig. 7 (b): from green, v_red and v_blue each reach one new hue; their sum minus
+    v_green passes through more."""
+    primaries = np.eye(3) * 2 - 1  # red, green, blue codes
+    known = np.array([[255, 0, 0], [0, 255, 0], [0, 0, 255]])
+    green = torch.tensor([[-1.0, 1.0, -1.0, 0.0]])
+    udv = {"red": np.array([1.0, 0, 0]), "green": np.array([0, 1.0, 0]), "blue": np.array([0, 0, 1.0])}
+    combined = udv["red"] + udv["blue"] - udv["green"]
+    walks = walk_blocks(
+        primaries[[1, 1, 1]],
+        np.stack([udv["red"], udv["blue"], combined / np.linalg.norm(combined)]),
+        3.5,
+        14,
+    )
+    assert walks.shape == (42, 3)
+    assert np.allclose(walks[13], primaries[1] + 3.5 * udv["red"]) and np.allclose(
+        walks[0], primaries[1] + 0.25 * udv["red"]
+    )
+    found = [
+        novel_colours(
+            ColourBlockModel(),
+            green,
+            slice(0, 3),
+            walks[i * 14 : (i + 1) * 14],
+            np.zeros(14, int),
+            np.ones((1, 8, 8)),
+            known,
+        )
+        for i in range(3)
+    ]
+    single = [len(f.novel) for f in found[:2]]
+    assert len(found[2].novel) > max(single) >= 1
+    # green -> grey -> magenta: it ends on a hue neither single walk (yellow, cyan) reaches
+    assert delta_e(found[2].colours[found[2].novel], known).min() >= 10
+    assert delta_e(np.array([[255, 0, 255]]), found[2].colours).min() < 1
+    assert delta_e(np.array([[255, 0, 255]]), np.concatenate([f.colours for f in found[:2]])).min() > 50
 
 
 def test_walk_until_stops_where_the_reader_first_sees_the_target():

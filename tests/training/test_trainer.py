@@ -131,8 +131,10 @@ def test_a_gsl_run_is_reused_whatever_the_settings_only_deae_reads(tmp_path):
     trained = train(gsl(), tmp_path / "gsl", device="cpu", progress=False)
     other = train(gsl(reg=0.5, reg_start=0.2), tmp_path / "gsl2", device="cpu", progress=False)
     assert same(trained, other, atol=1e-5)  # the same model (up to float summation order): reuse is right
-    reused = ensure_trained(gsl(reg=0.5, reg_start=0.2), tmp_path / "gsl", device="cpu", progress=False)
-    assert same(trained, reused)  # loaded, not trained again
+    reused = ensure_trained(
+        gsl(reg=0.5, reg_start=0.2, beta=0.1), tmp_path / "gsl", device="cpu", progress=False
+    )
+    assert same(trained, reused)  # loaded, not trained again: GSL-AE reads neither L_reg nor beta
     with pytest.raises(UserError, match="train.loss.swap"):  # a setting GSL-AE does read
         ensure_trained(gsl(swap=0.5), tmp_path / "gsl", device="cpu", progress=False)
     train(tiny(steps=3), tmp_path / "deae", device="cpu", progress=False)
@@ -146,6 +148,9 @@ def test_train_seed_reseeds_the_model_on_the_same_split(tmp_path):
     other = train(tiny(steps=2, seed=1), tmp_path / "c", device="cpu", progress=False).state_dict()
     assert all(torch.equal(default[k], same[k]) for k in default)  # recipe seed 0 = train.seed 0
     assert not all(torch.equal(default[k], other[k]) for k in default)
+    ensure_trained(tiny(steps=2, seed=0), tmp_path / "a", device="cpu", progress=False)  # reused as one model
+    with pytest.raises(UserError, match="train.seed: checkpoint has 0, recipe gives 1"):
+        ensure_trained(tiny(steps=2, seed=1), tmp_path / "a", device="cpu", progress=False)
 
 
 def test_warm_start_from_gsl(tmp_path):
@@ -324,3 +329,13 @@ def test_resume_trims_the_rows_logged_after_the_last_checkpoint(tmp_path):
     train(tiny(steps=6), tmp_path, device="cpu", resume=True, progress=False)
     steps = [json.loads(line)["step"] for line in log.read_text().splitlines()]
     assert steps == [1, 2, 3, 4, 5, 6]
+
+
+def test_beta_warmup_raises_the_kl_weight_from_zero(tmp_path):
+    recipe = tiny(steps=4, loss={"beta": 2.0, "beta_warmup": 1.0})
+    recipe.model.variant = "betavae"
+    train(recipe, tmp_path, device="cpu", progress=False)
+    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    for row, weight in zip(rows, [0.0, 0.5, 1.0, 1.5], strict=True):  # beta * step / 4 at steps 0-3
+        assert row["kl"] > 0
+        assert row["total"] == pytest.approx(row["recon"] + weight * row["kl"], abs=2e-6)
