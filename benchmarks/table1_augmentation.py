@@ -93,6 +93,8 @@ def synthetic_images(
     ``augment.mode: novel`` repaints."""
     t_range = (1.0, 1.0) if recipe.augment.mode == "swap" else tuple(recipe.augment.t_range)
     if model is None:
+        if recipe.augment.mode == "udv":
+            raise SystemExit("the ceiling row draws edits towards partners; augment.mode udv has none")
         plan = plan_edits(small, attributes, count, t_range, seed, paint, tuple(recipe.augment.edits))
         images = [
             to_tensor(small.render_edit(int(s), planned_edits(plan, i)), "uint8")
@@ -100,8 +102,8 @@ def synthetic_images(
         ]
         return torch.stack(images), plan
     a = recipe.augment
-    s = synthesize(model, small, attributes, count, t_range, seed, progress=False,
-                   residual=a.residual, paint=paint, edits=tuple(a.edits))  # fmt: skip
+    s = synthesize(model, small, attributes, count, t_range, seed, progress=False, residual=a.residual,
+                   paint=paint, edits=tuple(a.edits), udv=a.mode == "udv")  # fmt: skip
     return s.images, s.records
 
 

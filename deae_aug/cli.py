@@ -171,6 +171,7 @@ def augment_command(
         residual=a.residual,
         paint=paint,
         edits=tuple(a.edits),
+        udv=a.mode == "udv",
     )
     write_image_folder(synthesis, dataset, label, out, overwrite, progress=not quiet)
     click.echo(

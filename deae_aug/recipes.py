@@ -223,8 +223,10 @@ class TrainSection:
 class AugmentSection:
     count: int = _bounded(1000, ge=1)
     attributes: list[str] | None = _bounded(None, nonempty=True)  # None: every attribute but split.label
-    # novel: colour layers get new colours (uniform in RGB), other attributes interpolate
-    mode: Literal["interpolate", "swap", "novel"] = "interpolate"
+    # interpolate: towards a partner's value by t; swap: t = 1; udv: t block-scales along the unit
+    # direction of another value; novel: colour layers get new colours (uniform in RGB), other
+    # attributes interpolate. The same four modes as DEAEAugment(mode=...).
+    mode: Literal["interpolate", "swap", "udv", "novel"] = "interpolate"
     t_range: list[float] = _bounded(default_factory=lambda: [0.25, 1.0], ge=0.0, le=1.0, length=2)
     # how many attributes each image changes at once: [fewest, most], the count uniform between
     edits: list[int] = _bounded(default_factory=lambda: [1, 1], ge=1, length=2)

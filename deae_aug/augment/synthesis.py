@@ -2,9 +2,11 @@
 
 Each synthetic image starts from a source image of the training split and changes
 ``augment.edits`` of its attributes at once: each changed latent block moves a fraction t of the
-way to a partner's that differs in it, or (novel colours) is repainted. Several edits per image
-reach combinations a single edit never does. The label's block is never touched, so the
-source's label stays the label.
+way to a partner's that differs in it, or along the unit direction of another value, or (novel
+colours) is repainted. Several edits per image reach combinations a single edit never does. The
+label's block is never touched, so the source's label stays the label. The plan is drawn here,
+from the source labels; the edits are made by ``DEAEAugment.augment_batch``, the transform's own
+code path.
 The whole output is built in a temporary sibling folder and renamed into place at the end:
 a killed run leaves no partial dataset and no manifest.
 """
@@ -21,14 +23,13 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
+from deae_aug.augment.transform import DEAEAugment
 from deae_aug.data.dataset import AttributeDataset, load_images
 from deae_aug.data.export import check_output_dir
 from deae_aug.data.fonts import MIN_CONTRAST, format_color, parse_color
 from deae_aug.errors import UserError
-from deae_aug.explore.latent import decode_edit, encode, interpolate, repaint
 from deae_aug.io import atomic_folder, save_png
 from deae_aug.models.autoencoder import Autoencoder
-from deae_aug.training.samples import to_uint8
 from deae_aug.viz import image_grid
 
 
@@ -49,6 +50,7 @@ def plan_edits(
     seed: int = 0,
     paint: Sequence[str] = (),
     edits: tuple[int, int] = (1, 1),
+    udv: bool = False,
 ) -> pd.DataFrame:
     """One row per synthetic image: a source image of ``dataset`` and some of ``attributes``
     (distinct, at random; how many is uniform in the range ``edits``) to change. The model plays
@@ -59,7 +61,8 @@ def plan_edits(
     values ``source_<a>``, and per attribute a that varies: ``<a>_to`` (the value it moves
     towards, '' when kept), ``<a>_t`` (how far, 0 when kept) and ``<a>_partner`` (the sample
     whose value that is, -1 when kept or painted). An edited attribute moves a fraction t in
-    ``t_range`` towards a partner that differs in it. An attribute in ``paint`` (a colour) gets
+    ``t_range`` towards a partner that differs in it (with ``udv``: t block-scales along the unit
+    direction of another value, partner -1). An attribute in ``paint`` (a colour) gets
     a new colour instead, uniform in RGB, '#rrggbb' with t = 1: values never seen in training,
     the paper's "new attributes". A draw closer than ``MIN_CONTRAST`` to any other colour of the
     image (the source's, or one painted before it) is drawn again, so a glyph never vanishes
@@ -102,6 +105,9 @@ def plan_edits(
                     colour = rng.integers(0, 256, size=3)
                 colours[k] = colour.astype(np.float64)
                 to[k][i], t[k][i] = format_color(colour), 1.0
+            elif udv:
+                other = np.setdiff1d(np.unique(factors[:, k]), [factors[s, k]])
+                to[k][i], t[k][i] = values[k][rng.choice(other)], drawn_t[i, c]
             else:
                 partner[k][i] = rng.choice(np.flatnonzero(factors[:, k] != factors[s, k]))
                 to[k][i], t[k][i] = values[k][factors[partner[k][i], k]], drawn_t[i, c]
@@ -149,6 +155,23 @@ def _rgb(value: str) -> np.ndarray | None:
         return None
 
 
+def plan_params(plan: pd.DataFrame, schema) -> list[dict]:
+    """``DEAEAugment`` parameters of every row of a plan: one edit per changed attribute."""
+    params = []
+    for row in range(len(plan)):
+        edits = []
+        for a, (to, t) in planned_edits(plan, row).items():
+            partner = int(plan.at[row, f"{a}_partner"])
+            if to.startswith("#"):
+                edits.append({"attribute": a, "t": 1.0, "colour": to})
+            elif partner >= 0:
+                edits.append({"attribute": a, "t": t, "partner": partner})
+            else:
+                edits.append({"attribute": a, "t": t, "value": schema[a].index(to)})
+        params.append({"apply": True, "edits": edits})
+    return params
+
+
 def synthesize(
     model: Autoencoder,
     dataset: AttributeDataset,
@@ -161,40 +184,30 @@ def synthesize(
     residual: bool = False,
     paint: Sequence[str] = (),
     edits: tuple[int, int] = (1, 1),
+    udv: bool = False,
 ) -> Synthesis:
     """``count`` images from ``dataset``, each with some of ``attributes`` (how many: uniform in
-    the range ``edits``) moved towards a partner's value or, for the colours in ``paint``,
-    repainted with a new colour (see ``plan_edits``). Blocks are disjoint, so the edits of one
-    image compose in its code.
+    the range ``edits``) moved towards a partner's value, along a value's unit direction
+    (``udv``) or, for the colours in ``paint``, repainted with a new colour (see ``plan_edits``).
+    Blocks are disjoint, so the edits of one image compose in its code.
 
     ``residual`` adds the decoder's change, D(z') - D(z), to the source image instead of
     returning D(z'): the source keeps its own sharp glyph and only the edit is the model's.
     """
-    plan = plan_edits(dataset, attributes, count, t_range, seed, paint, edits)
+    plan = plan_edits(dataset, attributes, count, t_range, seed, paint, edits, udv)
     source = plan["source_index"].to_numpy(dtype=np.int64, copy=True)
-    names = dataset.schema.names
     images = load_images(dataset)
-    codes = encode(model, images)
-    z = codes[source].clone()
-    for name in (n for n in names if f"{n}_to" in plan):
-        k, target = names.index(name), plan[f"{name}_to"]
-        rows = np.flatnonzero(target.to_numpy() != "")
-        if not len(rows):
-            continue
-        if name in paint:
-            rgb = torch.tensor(np.stack([parse_color(v) for v in target.iloc[rows]])).float()
-            z[rows] = repaint(model, z[rows], k, rgb / 127.5 - 1)
-        else:
-            partners = codes[plan[f"{name}_partner"].to_numpy()[rows]]
-            t = torch.from_numpy(plan[f"{name}_t"].to_numpy()[rows]).float()
-            z[rows] = interpolate(z[rows], partners, model.blocks[k], t)
+    augment = DEAEAugment(
+        model, attributes=attributes, bank=images, bank_factors=torch.from_numpy(dataset.factors),
+        schema_names=dataset.schema.names, residual=residual, mode="udv" if udv else "interpolate",
+    )  # fmt: skip
+    params = plan_params(plan, dataset.schema)
     out = []
     bar = tqdm(total=count, desc="synthesise", unit="img", disable=not progress)
     for start in range(0, count, batch_size):
         sl = slice(start, start + batch_size)
-        edited = decode_edit(model, z[sl], codes[source[sl]], images[source[sl]] if residual else None)
-        out.append(torch.from_numpy(to_uint8(edited)).permute(0, 3, 1, 2))
-        bar.update(len(edited))
+        out.append(augment.augment_batch(images[source[sl]], params[sl])[0])
+        bar.update(len(out[-1]))
     bar.close()
     return Synthesis(torch.cat(out), plan, images[source])
 

@@ -1,8 +1,10 @@
 """``DEAEAugment``: a torchvision v2 transform that changes chosen attributes of an image through DEAE.
 
-``make_params`` draws which attribute to change, a partner code from a bank of training codes
-and how far to move (t); ``transform`` encodes the image, moves that one latent block and
+``make_params`` encodes the image and draws which attributes to change and how: a partner code
+from a bank of training codes whose value differs from the image's and how far to move (t), a
+step along a unit direction, or a new colour; ``transform`` moves those latent blocks and
 decodes. Every other block, including the label's, is left exactly as encoded.
+``deae-aug augment`` runs the same edits through ``augment_batch``.
 
 The model and the bank are loaded lazily, once per process, so the transform pickles into
 DataLoader workers as a run path rather than a copy of the weights.
@@ -15,6 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import PIL.Image
 import torch
 import torch.nn.functional as F  # noqa: N812
@@ -25,9 +28,10 @@ from torchvision.transforms.v2 import functional as TF  # noqa: N812
 from torchvision.transforms.v2._utils import is_pure_tensor
 
 from deae_aug.data.dataset import load_images, to_float
+from deae_aug.data.fonts import MIN_CONTRAST, format_color, parse_color
 from deae_aug.errors import UserError
-from deae_aug.explore.directions import block_scale, combine, unit_directions
-from deae_aug.explore.latent import encode, interpolate
+from deae_aug.explore.directions import block_scale, unit_directions, value_centres
+from deae_aug.explore.latent import encode, interpolate, repaint
 from deae_aug.models.autoencoder import Autoencoder
 from deae_aug.recipes import recipe_from_dict
 from deae_aug.training.checkpoint import latest_checkpoint, load_meta, run_attributes
@@ -44,11 +48,14 @@ class DEAEAugment(v2.Transform):
     run : run folder of a trained DEAE (loaded lazily in each process), or an ``Autoencoder``
     attributes : attributes that may change; default every attribute not protected
     protect : attributes that never change; the run's label attribute is always added
-    mode : ``"interpolate"`` (towards a bank code by t from ``t_range``: values between the
-        training ones), ``"swap"`` (t = 1: a training value), ``"udv"`` (t block-scales along the
-        unit direction of a random value) or ``"novel"`` (along v_a + v_b - v_c: values never
-        seen in training, such as new colours; past v_a when the attribute has two values);
-        the last two need labelled bank codes
+    mode : ``"interpolate"`` (towards a partner, a bank code whose value differs from the
+        image's, by t from ``t_range``: values between the training ones), ``"swap"`` (t = 1: a
+        training value), ``"udv"`` (t block-scales along the unit direction of another value) or
+        ``"novel"`` (colour layers, ``model.style`` with ``style_mode: layers``, get a new colour,
+        uniform in RGB and at least ``MIN_CONTRAST`` from the image's other colours: values never
+        seen in training; other attributes interpolate). The image's own value is read as the
+        nearest bank value centre, so all but ``"swap"`` with an unlabelled bank need
+        ``bank_factors`` (a run's bank has them); without them a partner is any bank code
     p : probability of changing an image at all
     t_range : range of t, (0.25, 1) as ``augment.t_range``: a t near 0 barely changes the image
     edits : (fewest, most) attributes an image changes at once, the count uniform (as the
@@ -160,16 +167,50 @@ class DEAEAugment(v2.Transform):
         """(n_values, d) UDVs of attribute k's values and the block's scale, from the bank."""
         key = f"udv{k}"
         if key not in self._cache:
-            codes = self.bank  # also fills the bank factors for a run
-            if self._bank_factors is None:
-                raise UserError(
-                    f"DEAEAugment mode {self.mode!r} needs bank_factors (labels of the bank images)"
-                )
-            block = codes[:, self.model.blocks[k]].numpy()
-            values = self._bank_factors[:, k].numpy()
+            block, values = self._labelled_bank(k)
             udv = unit_directions(block, values, int(values.max()) + 1, seed=self.seed or 0)
             self._cache[key] = (torch.from_numpy(udv), block_scale(block, values))
         return self._cache[key]
+
+    def _labelled_bank(self, k: int) -> tuple:
+        """Block k of the bank codes and the bank's values of attribute k (numpy)."""
+        codes = self.bank  # also fills the bank factors for a run
+        if self._bank_factors is None:
+            raise UserError(f"DEAEAugment mode {self.mode!r} needs bank_factors (labels of the bank images)")
+        return codes[:, self.model.blocks[k]].numpy(), np.asarray(self._bank_factors)[:, k]
+
+    def own_values(self, codes: torch.Tensor, k: int) -> torch.Tensor | None:
+        """Each image's value of attribute k, read as the nearest bank value centre of its block
+        (None without bank factors)."""
+        if self._bank_factors is None and self._bank_images is not None:
+            return None
+        key = f"centres{k}"
+        if key not in self._cache:
+            block, values = self._labelled_bank(k)
+            centres = value_centres(block, values, int(values.max()) + 1)
+            present = np.flatnonzero(~np.isnan(centres).any(1))
+            self._cache[key] = (torch.from_numpy(centres[present]), torch.from_numpy(present))
+        centres, present = self._cache[key]
+        return present[torch.cdist(codes[:, self.model.blocks[k]].float(), centres.float()).argmin(1)]
+
+    def painted(self) -> list[str]:
+        """The attributes ``mode="novel"`` repaints: those of ``attributes`` that are colour layers."""
+        model = self.model
+        if model.decoder.paint is None:
+            raise UserError(
+                "DEAEAugment mode 'novel' paints new colours, which needs colour attributes in "
+                "model.style with model.style_mode: layers"
+            )
+        return [self.names[k] for k in model.cfg.style if self.names[k] in self.attributes]
+
+    def layer_colours(self, codes: torch.Tensor) -> dict[int, torch.Tensor]:
+        """Attribute position -> (N, 3) colour (0-255) each colour layer paints for ``codes``."""
+        model = self.model
+        with torch.no_grad():
+            return {
+                k: (model.decoder.paint.colours[i](codes[:, model.blocks[k]]).clamp(-1, 1) + 1) * 127.5
+                for i, k in enumerate(model.cfg.style)
+            }
 
     @property
     def generator(self) -> torch.Generator:
@@ -189,9 +230,13 @@ class DEAEAugment(v2.Transform):
         return self._cache["generator"]
 
     # -- the v2 hooks ----------------------------------------------------------------------
-    def draw(self, n: int) -> list[dict[str, Any]]:
+    def draw(self, n: int, codes: torch.Tensor | None = None) -> list[dict[str, Any]]:
         """Draw the parameters of ``n`` augmentations (what ``make_params`` does per sample):
-        whether to apply, and one edit (attribute, t, partner or values) per changed attribute."""
+        whether to apply, and one edit per changed attribute: ``{"attribute", "t", "partner"}``
+        (a bank row), ``{"attribute", "t", "value"}`` (``udv``) or ``{"attribute", "t": 1,
+        "colour": "#rrggbb"}`` (``novel``). ``codes``, the images' own codes, let partners and
+        directions differ from each image's value and new colours stand out from its other
+        colours; without them a partner is any bank code and a colour is unchecked."""
         g = self.generator
         apply = (torch.rand(n, generator=g) < self.p).tolist()
         low, high = self.edits
@@ -204,25 +249,50 @@ class DEAEAugment(v2.Transform):
             t = [[1.0] * count] * n
         else:
             t = (t_low + (t_high - t_low) * torch.rand(n, count, generator=g)).tolist()
-        partner = torch.randint(len(self.bank), (n, count), generator=g).tolist()
+        paint = self.painted() if self.mode == "novel" else []
+        positions = [self.names.index(a) for a in self.attributes]
+        own = {k: self.own_values(codes, k) for k in positions} if codes is not None else {}
+        colours = self.layer_colours(codes) if paint and codes is not None else {}
+        bank_values = None if self._bank_factors is None else torch.as_tensor(np.asarray(self._bank_factors))
         params = []
         for i in range(n):
-            edits = []
+            edits, taken = [], [c[i] for c in colours.values()]
             for a in (a for a in range(count) if chosen[i][a]):
-                edit: dict[str, Any] = {"attribute": self.attributes[a], "t": round(t[i][a], 6)}
-                if self.mode in ("interpolate", "swap"):
-                    edit["partner"] = partner[i][a]
-                else:
-                    udv = self.directions(self.names.index(edit["attribute"]))[0]
+                name, k = self.attributes[a], positions[a]
+                edit: dict[str, Any] = {"attribute": name, "t": round(t[i][a], 6)}
+                own_value = own[k][i] if own.get(k) is not None else None
+                if name in paint:
+                    others = [c for j, c in zip(colours, taken, strict=True) if j != k]
+                    colour = torch.randint(0, 256, (3,), generator=g).double()
+                    while any(torch.dist(colour, o.double()) < MIN_CONTRAST for o in others):
+                        colour = torch.randint(0, 256, (3,), generator=g).double()
+                    if colours:
+                        taken[list(colours).index(k)] = colour
+                    edit |= {"t": 1.0, "colour": format_color(colour.numpy())}
+                elif self.mode == "udv":
+                    udv = self.directions(k)[0]
                     present = torch.nonzero(udv.abs().sum(1) > 0).flatten()
-                    order = torch.randperm(len(present), generator=g)[: 1 if self.mode == "udv" else 3]
-                    edit["values"] = present[order].tolist()  # udv: [v]; novel: [a, b, c] for v_a + v_b - v_c
+                    other = present[present != own_value] if own_value is not None else present
+                    edit["value"] = int(other[torch.randint(len(other), (1,), generator=g)])
+                else:
+                    rows = None
+                    if own_value is not None and bank_values is not None:
+                        rows = torch.nonzero(bank_values[:, k] != own_value).flatten()
+                    if rows is None or len(rows) == 0:  # unlabelled bank, or no other value in it
+                        rows = torch.arange(len(self.bank))
+                    edit["partner"] = int(rows[torch.randint(len(rows), (1,), generator=g)])
                 edits.append(edit)
             params.append({"apply": apply[i], "edits": edits})
         return params
 
     def make_params(self, flat_inputs: list[Any]) -> dict[str, Any]:
-        self.last_params = self.draw(1)[0]
+        needed = self._needs_transform_list(flat_inputs)  # v2's rule: the entries transform() gets
+        images = [x for x, need in zip(flat_inputs, needed, strict=True) if need]
+        codes = None
+        if images:
+            image, _ = self._to_float_batch(images[0])
+            codes = self._encode(image)
+        self.last_params = self.draw(1, codes)[0]
         return self.last_params
 
     def transform(self, inpt: Any, params: dict[str, Any]) -> Any:
@@ -241,40 +311,51 @@ class DEAEAugment(v2.Transform):
             raise UserError(
                 f"DEAEAugment.augment_batch needs (B, 3, H, W) images, got shape {tuple(images.shape)}"
             )
-        params = params or self.draw(len(images))
         image, restore = self._to_float_batch(images)
+        codes = self._encode(image)
+        params = params or self.draw(len(images), codes)
         apply = torch.tensor([q["apply"] for q in params])
         out = image.clone()
         if apply.any():
-            out[apply] = self._edit(image[apply], [q for q in params if q["apply"]])
+            out[apply] = self._edit(image[apply], [q for q in params if q["apply"]], codes[apply])
         return restore(out), params
 
     # -- internals -------------------------------------------------------------------------
-    def _edit(self, image: torch.Tensor, params: list[dict[str, Any]]) -> torch.Tensor:
+    def _encode(self, image: torch.Tensor) -> torch.Tensor:
+        model = self.model
+        with torch.no_grad():
+            return model.encode(image.to(next(model.parameters()).device)).cpu()
+
+    def _edit(
+        self, image: torch.Tensor, params: list[dict[str, Any]], codes: torch.Tensor | None = None
+    ) -> torch.Tensor:
         model = self.model
         device = next(model.parameters()).device
         with torch.no_grad():
             image = image.to(device)
-            z = model.encode(image)
+            z = (model.encode(image) if codes is None else codes.to(device)).clone()
             original = z.clone()
             by_block: dict[int, list[tuple[int, dict[str, Any]]]] = {}
             for i, q in enumerate(params):
                 for edit in q["edits"]:
                     by_block.setdefault(self.names.index(edit["attribute"]), []).append((i, edit))
             for k, pairs in by_block.items():  # an image changes each attribute at most once
-                rows, edits = [i for i, _ in pairs], [e for _, e in pairs]
-                if self.mode in ("interpolate", "swap"):
-                    partners = self.bank[[e["partner"] for e in edits]].to(device)
-                    t = torch.tensor([e["t"] for e in edits], device=device)
+                moved = [(i, e) for i, e in pairs if "partner" in e]
+                if moved:
+                    rows = [i for i, _ in moved]
+                    partners = self.bank[[e["partner"] for _, e in moved]].to(device)
+                    t = torch.tensor([e["t"] for _, e in moved], device=device)
                     z[rows] = interpolate(z[rows], partners, model.blocks[k], t)
-                    continue
-                udv, scale = self.directions(k)
-                for i, e in pairs:
-                    weights = dict(zip(e["values"], (1.0, 1.0, -1.0), strict=False))
-                    if len(e["values"]) < 3:  # one or two values: their UDVs are opposite; go past v_a
-                        weights = {e["values"][0]: 1.0}
-                    step = torch.from_numpy(combine(udv.numpy(), weights)).to(device, z.dtype)
-                    z[i, model.blocks[k]] += e["t"] * scale * step
+                painted = [(i, e) for i, e in pairs if "colour" in e]
+                if painted:
+                    rows = [i for i, _ in painted]
+                    rgb = torch.tensor(
+                        [parse_color(e["colour"]) for _, e in painted], dtype=z.dtype, device=device
+                    )
+                    z[rows] = repaint(model, z[rows], k, rgb / 127.5 - 1)
+                for i, e in ((i, e) for i, e in pairs if "value" in e):
+                    udv, scale = self.directions(k)
+                    z[i, model.blocks[k]] += e["t"] * scale * udv[e["value"]].to(device, z.dtype)
             if not self.residual:
                 return model.decode(z).cpu()
             edited, recon = model.decode(torch.cat([z, original])).chunk(2)

@@ -114,3 +114,27 @@ def test_two_painted_colours_of_one_image_stay_apart():
     plan = plan_edits(dataset, paint, 80, seed=2, paint=paint, edits=(2, 2))
     glyph, ground = (np.stack(plan[f"{a}_to"].map(parse_color).tolist()).astype(float) for a in paint)
     assert (np.linalg.norm(glyph - ground, axis=1) >= MIN_CONTRAST).all()
+
+
+def test_udv_edits_walk_towards_another_value_through_the_transforms_code_path():
+    """``augment.mode: udv``: each edit names another value than the source's, no partner, and the
+    image is what ``DEAEAugment(mode="udv")`` makes of the same parameters."""
+    from deae_aug.augment.synthesis import plan_params
+    from deae_aug.augment.transform import DEAEAugment
+
+    model, dataset = model_and_split()
+    made = synthesize(model, dataset, ["size", "bg_color"], 16, (0.5, 1.0), seed=2, progress=False, udv=True)
+    params = plan_params(made.records, dataset.schema)
+    for i, q in enumerate(params):
+        ((a, (value, t)),) = planned_edits(made.records, i).items()
+        assert (
+            made.records.at[i, f"{a}_partner"] == -1
+            and value != dataset.describe(made.records.at[i, "source_index"])[a]
+        )
+        assert q["edits"] == [{"attribute": a, "t": t, "value": dataset.schema[a].index(value)}]
+    images = load_images(dataset)
+    augment = DEAEAugment(model, mode="udv", bank=images, bank_factors=torch.from_numpy(dataset.factors),
+                          schema_names=dataset.schema.names, attributes=["size", "bg_color"])  # fmt: skip
+    again, _ = augment.augment_batch(made.sources, params)
+    assert torch.equal(again, made.images)
+    assert not torch.equal(made.images, made.sources)

@@ -1,3 +1,4 @@
+import json
 import pickle
 
 import pytest
@@ -257,9 +258,8 @@ def test_protected_attribute_is_unchanged_by_the_oracle(tmp_path):
     assert {e["attribute"] for q in params for e in q["edits"]} == {"letter", "size", "font_color"}
 
 
-@pytest.mark.parametrize("mode", ["udv", "novel"])
-def test_direction_modes_move_only_the_chosen_block(run, mode):
-    aug = DEAEAugment(run, attributes=["bg_color"], mode=mode, seed=0)
+def test_udv_moves_only_the_chosen_block_along_another_values_direction(run):
+    aug = DEAEAugment(run, attributes=["bg_color"], mode="udv", seed=0)
     x = torch.stack([image_u8(i) for i in range(4)])
     model, k = aug.model, 3  # bg_color is the fourth block
     decoded: list[torch.Tensor] = []  # the codes the transform hands to the decoder
@@ -268,14 +268,74 @@ def test_direction_modes_move_only_the_chosen_block(run, mode):
         out, params = aug.augment_batch(x)
     finally:
         hook.remove()
-    edits = [e for q in params for e in q["edits"]]
-    assert all(e["attribute"] == "bg_color" for e in edits)
-    assert all(len(e["values"]) == 1 if mode == "udv" else len(e["values"]) >= 2 for e in edits)
-    udv, scale = aug.directions(k)
-    assert scale > 0 and torch.allclose(udv.norm(dim=1)[udv.abs().sum(1) > 0], torch.ones(1))
     with torch.no_grad():
         before = model.encode(x.float().div(127.5).sub(1))
-    moved = (decoded[-1] - before).abs() > 1e-6
-    assert moved.any(0).nonzero().flatten().tolist() == list(
-        range(model.blocks[k].start, model.blocks[k].stop)
-    )
+    own = aug.own_values(before, k)
+    udv, scale = aug.directions(k)
+    assert scale > 0 and torch.allclose(udv.norm(dim=1)[udv.abs().sum(1) > 0], torch.ones(1))
+    for i, q in enumerate(params):
+        (edit,) = q["edits"]
+        assert edit["attribute"] == "bg_color" and edit["value"] != own[i]  # towards another value
+        step = decoded[-1][i] - before[i]
+        assert torch.allclose(step[model.blocks[k]], edit["t"] * scale * udv[edit["value"]], atol=1e-5)
+        assert (
+            step.abs()[: model.blocks[k].start].max() < 1e-6
+            and step.abs()[model.blocks[k].stop :].max() < 1e-6
+        )
+
+
+@pytest.fixture(scope="module")
+def layered(tmp_path_factory):
+    path = tmp_path_factory.mktemp("layered-run")
+    recipe = json.loads(json.dumps(RECIPE))
+    recipe["model"] |= {"style": ["font_color", "bg_color"], "style_mode": "layers"}
+    train(recipe_from_dict(recipe), path, device="cpu", progress=False)
+    return path
+
+
+def test_partners_differ_from_the_images_own_value(layered):
+    aug = DEAEAugment(layered, seed=1, edits=(1, 4))
+    x = torch.stack([image_u8(i) for i in range(8)])
+    _, params = aug.augment_batch(x)
+    codes = aug._encode(x.float().div(127.5).sub(1))
+    bank_values = aug._bank_factors
+    checked = 0
+    for i, q in enumerate(params):
+        for edit in q["edits"]:
+            k = aug.names.index(edit["attribute"])
+            assert bank_values[edit["partner"], k] != aug.own_values(codes, k)[i]
+            checked += 1
+    assert checked >= 8
+
+
+def test_novel_paints_legible_new_colours_exactly_and_interpolates_the_rest(layered, run):
+    from deae_aug.data.fonts import MIN_CONTRAST, parse_color
+
+    aug = DEAEAugment(layered, mode="novel", seed=2, edits=(1, 3))
+    x = torch.stack([image_u8(i) for i in range(8)])
+    decoded: list[torch.Tensor] = []  # the codes the transform hands to the decoder
+    hook = aug.model.decoder.register_forward_pre_hook(lambda module, args: decoded.append(args[0].clone()))
+    try:
+        _, params = aug.augment_batch(x)
+    finally:
+        hook.remove()
+    before = aug.layer_colours(aug._encode(x.float().div(127.5).sub(1)))
+    after = aug.layer_colours(decoded[-1])
+    painted = 0
+    for i, q in enumerate(params):
+        for edit in q["edits"]:
+            k = aug.names.index(edit["attribute"])
+            if k in before:  # a colour layer: a new colour, drawn exactly
+                assert "partner" not in edit and edit["t"] == 1.0
+                assert torch.allclose(
+                    after[k][i], torch.tensor(parse_color(edit["colour"])).float(), atol=1e-2
+                )
+                painted += 1
+            else:
+                assert "partner" in edit  # size, font, letter interpolate as in `interpolate`
+        fg, bg = (after[aug.names.index(a)][i] for a in ("font_color", "bg_color"))
+        if any(aug.names.index(e["attribute"]) in before for e in q["edits"]):
+            assert torch.dist(fg, bg) >= MIN_CONTRAST - 0.1  # the glyph stays legible on its background
+    assert painted >= 4
+    with pytest.raises(UserError, match="needs colour attributes in model.style"):
+        DEAEAugment(run, mode="novel").augment_batch(x)
