@@ -20,7 +20,7 @@ from benchmarks.common import environment, summary, write_results
 from deae_aug.augment.transform import DEAEAugment
 from deae_aug.data.dataset import load_images, to_float
 from deae_aug.recipes import load_recipe
-from deae_aug.training.trainer import training_split
+from deae_aug.training.run import training_split
 
 
 def rate(fn, n: int) -> float:

@@ -44,7 +44,7 @@ from deae_aug.evaluate.fairness import bias_sensitivity
 from deae_aug.evaluate.gradcam import glyph_focus, gradcam_layer, gradcam_maps, overlay
 from deae_aug.io import save_png
 from deae_aug.recipes import load_recipe
-from deae_aug.training.trainer import load_model
+from deae_aug.training.run import load_model
 from deae_aug.viz import image_grid
 
 DILATE = 2  # px at 32 px (times --scale): half a layer1 cell, the blur of its bilinear upsampling

@@ -55,7 +55,8 @@ from deae_aug.data.dataset import AttributeDataset, load_images, to_float, to_te
 from deae_aug.evaluate.classifier import accuracy, enlarge, train_resnet18
 from deae_aug.evaluate.oracle import oracle_for
 from deae_aug.recipes import load_recipe
-from deae_aug.training.trainer import ensure_trained, training_split
+from deae_aug.training.run import training_split
+from deae_aug.training.trainer import ensure_trained
 
 ROWS = ("D_S", "D_S + rendered edits", "D_S + DEAE", "D_S + GSL-AE", "D_S + TrivialAugment",
         "D_S + DEAE + TrivialAugment", "D_L", "D_S + DEAE, oracle-filtered")  # fmt: skip

@@ -15,7 +15,8 @@ __version__ = "0.1.0"
 _LAZY = {
     "DEAEAugment": "deae_aug.augment.transform",
     "Debiaser": "deae_aug.debias.latent",
-    "load_model": "deae_aug.training.trainer",
+    "load_model": "deae_aug.training.run",
+    "Run": "deae_aug.training.run",
 }
 __all__ = [
     "Attribute",
@@ -28,6 +29,7 @@ __all__ = [
     "ILabFontsDataset",
     "ManifestDataset",
     "Recipe",
+    "Run",
     "ShapesDataset",
     "load_model",
     "load_recipe",

@@ -136,7 +136,8 @@ def augment_command(
     from deae_aug.augment.synthesis import novel_colours, synthesize, write_image_folder
     from deae_aug.errors import RecipeError
     from deae_aug.recipes import load_recipe
-    from deae_aug.training.trainer import ensure_trained, training_split
+    from deae_aug.training.run import training_split
+    from deae_aug.training.trainer import ensure_trained
 
     start = time.perf_counter()
     recipe = load_recipe(recipe_path, overrides)
@@ -265,12 +266,11 @@ def explore_command(
     from deae_aug.errors import RecipeError
     from deae_aug.explore.figures import explore
     from deae_aug.io import atomic_write_text, save_png
-    from deae_aug.recipes import recipe_from_dict
-    from deae_aug.training.trainer import load_model, training_split
+    from deae_aug.training.run import Run
 
-    model, meta = load_model(run)
-    recipe = recipe_from_dict(meta["recipe"])
-    dataset = training_split(recipe)
+    model, meta = Run(run).load()
+    recipe = Run(run).recipe()
+    dataset = Run(run).training_split()
     if attribute is not None and attribute not in dataset.schema.names:
         raise RecipeError(f"--attribute {attribute!r} is not one of {list(dataset.schema.names)}")
     if mode in ("udv", "centre", "discover") and attribute is None:

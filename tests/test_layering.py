@@ -42,3 +42,16 @@ def test_imports_point_down_only():
             if LEVEL[target] >= LEVEL[owner] and LEVEL[target] > 0:  # the foundations share freely
                 upward.append(f"{path.relative_to(PACKAGE)} imports deae_aug.{target}")
     assert not upward, upward
+
+
+def test_inference_reads_runs_without_the_trainer():
+    """The transform, the debiaser and exploration load runs through ``training.run``; only the
+    command line and the debias report, which may train, import the trainer."""
+    trainer = []
+    for folder in ("augment", "explore", "evaluate"):
+        for path in sorted((PACKAGE / folder).rglob("*.py")):
+            if "deae_aug.training.trainer" in path.read_text(encoding="utf-8"):
+                trainer.append(str(path.relative_to(PACKAGE)))
+    if "deae_aug.training.trainer" in (PACKAGE / "debias" / "latent.py").read_text(encoding="utf-8"):
+        trainer.append("debias/latent.py")
+    assert not trainer, trainer

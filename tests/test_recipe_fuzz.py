@@ -20,7 +20,8 @@ import yaml
 from deae_aug.errors import UserError
 from deae_aug.models.autoencoder import Autoencoder
 from deae_aug.recipes import Recipe, recipe_from_dict
-from deae_aug.training.trainer import loss_config, model_config, training_split
+from deae_aug.training.run import model_config, training_split
+from deae_aug.training.trainer import loss_config
 
 RECIPES = sorted(Path(__file__).resolve().parents[1].glob("recipes/*.yaml"))
 MUTANTS = (

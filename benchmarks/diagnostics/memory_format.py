@@ -21,7 +21,8 @@ from deae_aug.data.sampler import GroupSampler
 from deae_aug.models.autoencoder import Autoencoder
 from deae_aug.recipes import load_recipe
 from deae_aug.training.losses import GroupLoss
-from deae_aug.training.trainer import loss_config, model_config, training_split
+from deae_aug.training.run import model_config, training_split
+from deae_aug.training.trainer import loss_config
 
 LAYOUTS = {"NCHW (default)": torch.contiguous_format, "channels-last": torch.channels_last}
 

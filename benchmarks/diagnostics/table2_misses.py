@@ -29,7 +29,7 @@ from deae_aug.debias.latent import Debiaser
 from deae_aug.evaluate.classifier import enlarge, predict_proba
 from deae_aug.evaluate.fairness import accuracy_by_value
 from deae_aug.recipes import load_recipe
-from deae_aug.training.trainer import load_model
+from deae_aug.training.run import load_model
 
 RESNETS = {
     "erm": "ERM",

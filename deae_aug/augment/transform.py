@@ -33,9 +33,7 @@ from deae_aug.errors import UserError
 from deae_aug.explore.directions import block_scale, unit_directions, value_centres
 from deae_aug.explore.latent import encode, interpolate, repaint
 from deae_aug.models.autoencoder import Autoencoder
-from deae_aug.recipes import recipe_from_dict
-from deae_aug.training.checkpoint import latest_checkpoint, load_meta, run_attributes
-from deae_aug.training.trainer import load_model, training_split
+from deae_aug.training.run import Run
 
 MODES = ("interpolate", "swap", "udv", "novel")
 
@@ -128,11 +126,9 @@ class DEAEAugment(v2.Transform):
         self.last_params: dict[str, Any] | None = None
 
     def _run_names(self) -> tuple[tuple[str, ...], str | None]:
-        path = Path(self.run)
-        checkpoint = path if (path / "meta.json").is_file() else latest_checkpoint(path)
-        if checkpoint is None:
+        if not Run(self.run).trained:
             raise UserError(f"DEAEAugment: {self.run} holds no trained checkpoint")
-        return run_attributes(load_meta(checkpoint))
+        return Run(self.run).attributes()
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
@@ -146,7 +142,7 @@ class DEAEAugment(v2.Transform):
     @property
     def model(self) -> Autoencoder:
         if "model" not in self._cache:
-            self._cache["model"] = load_model(self.run, self.device)[0]
+            self._cache["model"] = Run(self.run).load(self.device)[0]
         return self._cache["model"]
 
     @property
@@ -157,8 +153,7 @@ class DEAEAugment(v2.Transform):
             if images is None:
                 if self.run is None:
                     raise UserError("DEAEAugment with a model object needs bank= images")
-                meta = load_model(self.run)[1]
-                split = training_split(recipe_from_dict(meta["recipe"]))
+                split = Run(self.run).training_split()
                 images, self._bank_factors = load_images(split), torch.from_numpy(split.factors)
             self._cache["bank"] = encode(self.model, images)
         return self._cache["bank"]

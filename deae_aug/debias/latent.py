@@ -38,8 +38,7 @@ from deae_aug.errors import UserError
 from deae_aug.explore.latent import decode, encode
 from deae_aug.io import atomic_path
 from deae_aug.models.autoencoder import Autoencoder
-from deae_aug.training.checkpoint import run_attributes
-from deae_aug.training.trainer import load_model
+from deae_aug.training.run import Run
 
 CLASSIFIERS = ("logistic", "mlp")
 
@@ -82,8 +81,8 @@ class Debiaser(ClassifierMixin, BaseEstimator):
     def from_run(cls, run: str | Path, bias: str | Sequence[str], device: str = "cpu", **params) -> Debiaser:
         """A Debiaser on a trained run: the model, the attribute names and the label (the run's
         ``split.label``) come from the run folder; ``params`` are the other constructor arguments."""
-        model, meta = load_model(run, device)
-        names, label = run_attributes(meta)
+        model, _ = Run(run).load(device)
+        names, label = Run(run).attributes()
         if label is None:
             raise UserError(
                 f"Debiaser.from_run: the recipe of {run} names no split.label; "

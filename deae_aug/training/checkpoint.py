@@ -59,11 +59,6 @@ def load_meta(checkpoint: Path) -> dict:
         raise UserError(f"checkpoint {checkpoint} has no readable meta.json ({type(e).__name__})") from None
 
 
-def run_attributes(meta: dict) -> tuple[tuple[str, ...], str | None]:
-    """A checkpoint's attribute names in block order, and its recipe's label (None without one)."""
-    return tuple(a["name"] for a in meta["schema"]["attributes"]), meta["recipe"]["split"].get("label")
-
-
 def _earlier(checkpoint: Path) -> str:
     """Advice naming the newest other checkpoint of the run, if there is one."""
     others = sorted(p for p in checkpoint.parent.glob("step_*") if p != checkpoint and p.is_dir())

@@ -22,15 +22,13 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 import deae_aug
-from deae_aug.data.build import build_splits
 from deae_aug.data.dataset import AttributeDataset
 from deae_aug.data.sampler import GroupSampler
 from deae_aug.errors import UserError
 from deae_aug.io import atomic_write_text, remove_stale, save_png
-from deae_aug.models.autoencoder import Autoencoder, ModelConfig
-from deae_aug.recipes import Recipe, TrainSection, recipe_from_dict
+from deae_aug.models.autoencoder import Autoencoder
+from deae_aug.recipes import Recipe, TrainSection
 from deae_aug.training.checkpoint import (
-    describe_mismatch,
     latest_checkpoint,
     load_meta,
     load_optimizer_state,
@@ -38,6 +36,14 @@ from deae_aug.training.checkpoint import (
     save_checkpoint,
 )
 from deae_aug.training.losses import GroupLoss, LossConfig
+from deae_aug.training.run import (
+    Run,
+    attribute_positions,
+    check_compatible,
+    load_model,
+    model_config,
+    training_split,
+)
 from deae_aug.training.samples import sample_grid
 
 
@@ -63,41 +69,6 @@ def init_distributed(device: torch.device) -> tuple[int, int, torch.device]:
     if not dist.is_initialized():
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     return dist.get_rank(), dist.get_world_size(), device
-
-
-def training_split(recipe: Recipe) -> AttributeDataset:
-    """The split a recipe trains on: ``train.split``, else the first (D_S, D_B or the whole set)."""
-    splits = build_splits(recipe)
-    name = recipe.train.split or next(iter(splits))
-    if name not in splits:
-        raise UserError(f"Recipe key 'train.split' in {recipe.source}: {name!r} is not one of {list(splits)}")
-    return splits[name]
-
-
-def attribute_positions(recipe: Recipe, dataset: AttributeDataset, key: str, names: list[str]) -> list[int]:
-    """Schema positions of the attributes a recipe key names; a clear error names the unknown ones."""
-    unknown = [n for n in names if n not in dataset.schema.names]
-    if unknown:
-        raise UserError(
-            f"Recipe key '{key}' in {recipe.source}: unknown attributes {unknown}; "
-            f"the dataset has {list(dataset.schema.names)}"
-        )
-    return [dataset.schema.position(n) for n in names]
-
-
-def model_config(recipe: Recipe, dataset: AttributeDataset) -> ModelConfig:
-    return ModelConfig(
-        variant=recipe.model.variant,
-        resolution=dataset.resolution,
-        block_sizes=[a.block_size for a in dataset.schema.attributes],
-        widths=list(recipe.model.widths),
-        fc=recipe.model.fc,
-        res_blocks=recipe.model.res_blocks,
-        head_classes=[len(a.values) for a in dataset.schema.attributes] if recipe.train.loss.classify else [],
-        style=attribute_positions(recipe, dataset, "model.style", recipe.model.style),
-        style_mode=recipe.model.style_mode,
-        zoom=attribute_positions(recipe, dataset, "model.zoom", recipe.model.zoom),
-    )
 
 
 def loss_config(recipe: Recipe, dataset: AttributeDataset) -> LossConfig:
@@ -131,23 +102,6 @@ def loss_config(recipe: Recipe, dataset: AttributeDataset) -> LossConfig:
     )
 
 
-def check_compatible(
-    meta: dict, cfg: ModelConfig, schema: dict, what: str, ignore_variant: bool = False
-) -> None:
-    saved, current = (
-        # model keys added since the checkpoint was written take their defaults
-        {"model": {**ModelConfig().to_dict(), **meta["model"]}, "schema": meta["schema"]},
-        {"model": cfg.to_dict(), "schema": schema},
-    )
-    if ignore_variant:  # a warm start may change the variant and add heads
-        for key in ("variant", "head_classes"):
-            saved["model"].pop(key)
-            current["model"].pop(key)
-    diffs = describe_mismatch(saved, current)
-    if diffs:
-        raise UserError(f"{what} does not match the recipe: " + "; ".join(diffs[:3]))
-
-
 def learning_rate(t: TrainSection, step: int) -> float:
     """The lr of ``step``: constant, or cosine from ``t.lr`` down to 5% of it at ``t.steps``."""
     if t.lr_schedule == "constant":
@@ -169,18 +123,6 @@ def trim_log(path: Path, step: int) -> None:
         except json.JSONDecodeError:
             continue  # a line cut off by the kill
     atomic_write_text(path, "".join(f"{line}\n" for line in kept))
-
-
-def load_model(run: str | Path, device: str | torch.device = "cpu") -> tuple[Autoencoder, dict]:
-    """A trained model and its meta (schema, recipe, step) from a run folder or checkpoint folder."""
-    path = Path(run)
-    checkpoint = path if (path / "meta.json").is_file() else latest_checkpoint(path)
-    if checkpoint is None:
-        raise UserError(f"{run} holds no checkpoint; train one with `deae-aug train --recipe R --out {run}`")
-    meta = load_meta(checkpoint)
-    model = Autoencoder(ModelConfig(**meta["model"]))
-    model.load_state_dict(load_weights(checkpoint))
-    return model.to(device).eval(), meta
 
 
 def train(
@@ -318,49 +260,15 @@ def train(
 
 # Train keys that change neither the data nor the optimisation, so a run may differ in them and
 # still be reused; train.steps is among them because a shorter run is resumed, a longer reused.
-_BOOKKEEPING = ("steps", "log_every", "sample_every", "checkpoint_every", "workers")
-# L_reg's settings (and blend, which rides on L_reg's decodes): only DEAE reads them
-_DEAE_ONLY = ("reg", "reg_attributes", "reg_t", "reg_draws", "reg_decoder_only", "blend", "blend_attributes")
-_BETAVAE_ONLY = ("beta", "beta_warmup")  # the KL term: only the beta-VAE has one
-
-
-def what_was_learned(recipe: dict) -> dict:
-    """The parts of a recipe dict that decide what a trained model is: seed, data, splits and
-    every training setting except bookkeeping and the loss settings its variant never reads (a
-    GSL-AE is the same model whatever L_reg's weight or beta; ``reg_start`` also switches the
-    counterfactual term on, so it only drops out when that is off). ``train.seed`` unset means
-    the recipe's seed, so the two spellings are one model."""
-    train = {k: v for k, v in recipe["train"].items() if k not in _BOOKKEEPING}
-    if train.get("seed") is None:
-        train["seed"] = recipe["seed"]
-    variant, loss = recipe["model"]["variant"], train["loss"]
-    unread = () if variant == "betavae" else _BETAVAE_ONLY
-    if variant != "deae":
-        unread += _DEAE_ONLY + (("reg_start",) if not loss.get("counterfactual") else ())
-    train["loss"] = {k: v for k, v in loss.items() if k not in unread}
-    return {"seed": recipe["seed"], "data": recipe["data"], "split": recipe["split"], "train": train}
-
-
 def ensure_trained(
     recipe: Recipe, run: str | Path, device: str = "auto", progress: bool = True
 ) -> Autoencoder:
     """The recipe's trained model from ``run``: reused when finished, resumed when cut short,
     trained when absent. A run trained on other data or settings (say another train.lr) is
     refused, never overwritten or silently reused."""
-    run = Path(run)
-    checkpoint = latest_checkpoint(run)
-    if checkpoint is not None:
-        meta = load_meta(checkpoint)
-        dataset = training_split(recipe)
-        check_compatible(meta, model_config(recipe, dataset), dataset.schema.to_dict(), f"run {run}")
-        saved = recipe_from_dict(meta["recipe"]).to_dict()  # keys added since take their defaults
-        diffs = describe_mismatch(what_was_learned(saved), what_was_learned(recipe.to_dict()))
-        if diffs:
-            raise UserError(
-                f"run {run} was trained on other data or settings than the recipe ("
-                + "; ".join(diffs[:3])
-                + "); pick another run folder or delete this one"
-            )
-        if meta["step"] >= recipe.train.steps:
-            return load_model(checkpoint, resolve_device(device))[0]
-    return train(recipe, run, device=device, resume=checkpoint is not None, progress=progress)
+    folder = Run(run)
+    if folder.trained:
+        folder.check(recipe)
+        if folder.finished(recipe):
+            return folder.load(resolve_device(device))[0]
+    return train(recipe, run, device=device, resume=folder.trained, progress=progress)

@@ -9,7 +9,7 @@ from deae_aug.errors import UserError
 from deae_aug.explore.latent import decode, encode
 from deae_aug.models.autoencoder import Autoencoder
 from deae_aug.recipes import recipe_from_dict
-from deae_aug.training.trainer import model_config, training_split
+from deae_aug.training.run import model_config, training_split
 
 from .test_transform import RECIPE
 

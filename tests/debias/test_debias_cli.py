@@ -14,7 +14,7 @@ from deae_aug.data.dataset import load_images
 from deae_aug.debias.latent import Debiaser
 from deae_aug.evaluate.classifier import enlarge, predict_proba
 from deae_aug.recipes import recipe_from_dict
-from deae_aug.training.trainer import load_model
+from deae_aug.training.run import load_model
 
 RECIPE = {
     "name": "tiny-bias",
@@ -108,7 +108,8 @@ def test_debias_writes_classifier_and_report(tmp_path, recipe, mode):
 
 
 def test_a_debiaser_from_a_run_reads_names_and_label_from_it(tmp_path):
-    from deae_aug.training.trainer import train, training_split
+    from deae_aug.training.run import training_split
+    from deae_aug.training.trainer import train
 
     recipe = recipe_from_dict(RECIPE)
     train(recipe, tmp_path / "run", device="cpu", progress=False)

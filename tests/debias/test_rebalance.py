@@ -6,7 +6,7 @@ from deae_aug.debias.rebalance import rebalance
 from deae_aug.explore.latent import decode, decode_edit, encode
 from deae_aug.models.autoencoder import Autoencoder
 from deae_aug.recipes import recipe_from_dict
-from deae_aug.training.trainer import model_config
+from deae_aug.training.run import model_config
 
 from .test_debias_cli import RECIPE
 

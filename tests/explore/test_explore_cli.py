@@ -12,7 +12,8 @@ from deae_aug.data.fonts import parse_color
 from deae_aug.explore.figures import explore
 from deae_aug.explore.novel import delta_e
 from deae_aug.recipes import recipe_from_dict
-from deae_aug.training.trainer import load_model, train, training_split
+from deae_aug.training.run import load_model, training_split
+from deae_aug.training.trainer import train
 from tests.augment.test_transform import RECIPE
 
 

@@ -12,15 +12,8 @@ from safetensors.torch import load_file
 from deae_aug.errors import UserError
 from deae_aug.recipes import TrainSection, recipe_from_dict
 from deae_aug.training import losses as losses_module
-from deae_aug.training.trainer import (
-    TrainingError,
-    ensure_trained,
-    learning_rate,
-    load_model,
-    loss_config,
-    train,
-    training_split,
-)
+from deae_aug.training.run import load_model, training_split
+from deae_aug.training.trainer import TrainingError, ensure_trained, learning_rate, loss_config, train
 
 TINY = {
     "name": "tiny",

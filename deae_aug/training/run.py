@@ -1,0 +1,168 @@
+"""A run folder as one object: ``Run`` knows its latest checkpoint, the recipe and schema it
+was trained with, whether it is finished, whether a recipe would train the same model, and how
+to load that model. Inference (``DEAEAugment``, ``Debiaser``, explore) reads runs through it
+without importing the trainer; ``training.trainer.ensure_trained`` trains or resumes one.
+
+Also here: what a recipe means for a run, shared by the trainer and ``Run.check``: the split it
+trains on, the model it builds, and which recipe settings decide what a trained model is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from deae_aug.data.build import build_splits
+from deae_aug.data.dataset import AttributeDataset
+from deae_aug.errors import UserError
+from deae_aug.models.autoencoder import Autoencoder, ModelConfig
+from deae_aug.recipes import Recipe, recipe_from_dict
+from deae_aug.training.checkpoint import describe_mismatch, latest_checkpoint, load_meta, load_weights
+
+
+def training_split(recipe: Recipe) -> AttributeDataset:
+    """The split a recipe trains on: ``train.split``, else the first (D_S, D_B or the whole set)."""
+    splits = build_splits(recipe)
+    name = recipe.train.split or next(iter(splits))
+    if name not in splits:
+        raise UserError(f"Recipe key 'train.split' in {recipe.source}: {name!r} is not one of {list(splits)}")
+    return splits[name]
+
+
+def attribute_positions(recipe: Recipe, dataset: AttributeDataset, key: str, names: list[str]) -> list[int]:
+    """Schema positions of the attributes a recipe key names; a clear error names the unknown ones."""
+    unknown = [n for n in names if n not in dataset.schema.names]
+    if unknown:
+        raise UserError(
+            f"Recipe key '{key}' in {recipe.source}: unknown attributes {unknown}; "
+            f"the dataset has {list(dataset.schema.names)}"
+        )
+    return [dataset.schema.position(n) for n in names]
+
+
+def model_config(recipe: Recipe, dataset: AttributeDataset) -> ModelConfig:
+    return ModelConfig(
+        variant=recipe.model.variant,
+        resolution=dataset.resolution,
+        block_sizes=[a.block_size for a in dataset.schema.attributes],
+        widths=list(recipe.model.widths),
+        fc=recipe.model.fc,
+        res_blocks=recipe.model.res_blocks,
+        head_classes=[len(a.values) for a in dataset.schema.attributes] if recipe.train.loss.classify else [],
+        style=attribute_positions(recipe, dataset, "model.style", recipe.model.style),
+        style_mode=recipe.model.style_mode,
+        zoom=attribute_positions(recipe, dataset, "model.zoom", recipe.model.zoom),
+    )
+
+
+_BOOKKEEPING = ("steps", "log_every", "sample_every", "checkpoint_every", "workers")
+# L_reg's settings (and blend, which rides on L_reg's decodes): only DEAE reads them
+_DEAE_ONLY = ("reg", "reg_attributes", "reg_t", "reg_draws", "reg_decoder_only", "blend", "blend_attributes")
+_BETAVAE_ONLY = ("beta", "beta_warmup")  # the KL term: only the beta-VAE has one
+
+
+def what_was_learned(recipe: dict) -> dict:
+    """The parts of a recipe dict that decide what a trained model is: seed, data, splits and
+    every training setting except bookkeeping and the loss settings its variant never reads (a
+    GSL-AE is the same model whatever L_reg's weight or beta; ``reg_start`` also switches the
+    counterfactual term on, so it only drops out when that is off). ``train.seed`` unset means
+    the recipe's seed, so the two spellings are one model."""
+    train = {k: v for k, v in recipe["train"].items() if k not in _BOOKKEEPING}
+    if train.get("seed") is None:
+        train["seed"] = recipe["seed"]
+    variant, loss = recipe["model"]["variant"], train["loss"]
+    unread = () if variant == "betavae" else _BETAVAE_ONLY
+    if variant != "deae":
+        unread += _DEAE_ONLY + (("reg_start",) if not loss.get("counterfactual") else ())
+    train["loss"] = {k: v for k, v in loss.items() if k not in unread}
+    return {"seed": recipe["seed"], "data": recipe["data"], "split": recipe["split"], "train": train}
+
+
+def check_compatible(
+    meta: dict, cfg: ModelConfig, schema: dict, what: str, ignore_variant: bool = False
+) -> None:
+    saved, current = (
+        # model keys added since the checkpoint was written take their defaults
+        {"model": {**ModelConfig().to_dict(), **meta["model"]}, "schema": meta["schema"]},
+        {"model": cfg.to_dict(), "schema": schema},
+    )
+    if ignore_variant:  # a warm start may change the variant and add heads
+        for key in ("variant", "head_classes"):
+            saved["model"].pop(key)
+            current["model"].pop(key)
+    diffs = describe_mismatch(saved, current)
+    if diffs:
+        raise UserError(f"{what} does not match the recipe: " + "; ".join(diffs[:3]))
+
+
+@dataclass(frozen=True)
+class Run:
+    """A run folder (or one checkpoint folder inside it)."""
+
+    path: Path
+
+    def __init__(self, path: str | Path) -> None:
+        object.__setattr__(self, "path", Path(path))
+
+    @property
+    def checkpoint(self) -> Path | None:
+        """The checkpoint to read: the folder itself when it is one, else the run's latest."""
+        return self.path if (self.path / "meta.json").is_file() else latest_checkpoint(self.path)
+
+    @property
+    def trained(self) -> bool:
+        return self.checkpoint is not None
+
+    def meta(self) -> dict:
+        """The checkpoint's meta.json: step, model config, schema, recipe."""
+        checkpoint = self.checkpoint
+        if checkpoint is None:
+            raise UserError(
+                f"{self.path} holds no checkpoint; "
+                f"train one with `deae-aug train --recipe R --out {self.path}`"
+            )
+        return load_meta(checkpoint)
+
+    def recipe(self) -> Recipe:
+        """The recipe the run was trained with (keys added since take their defaults)."""
+        return recipe_from_dict(self.meta()["recipe"])
+
+    def attributes(self) -> tuple[tuple[str, ...], str | None]:
+        """Attribute names in block order, and the recipe's label (None without one)."""
+        meta = self.meta()
+        return tuple(a["name"] for a in meta["schema"]["attributes"]), meta["recipe"]["split"].get("label")
+
+    def training_split(self) -> AttributeDataset:
+        """The images the run was trained on, rebuilt from its recipe."""
+        return training_split(self.recipe())
+
+    def finished(self, recipe: Recipe | None = None) -> bool:
+        """Whether the run has trained all of ``recipe``'s steps (default: its own recipe's)."""
+        return self.meta()["step"] >= (recipe or self.recipe()).train.steps
+
+    def check(self, recipe: Recipe) -> None:
+        """Refuse, naming the first differences, a recipe that would train another model."""
+        meta, dataset = self.meta(), training_split(recipe)
+        check_compatible(meta, model_config(recipe, dataset), dataset.schema.to_dict(), f"run {self.path}")
+        saved = recipe_from_dict(meta["recipe"]).to_dict()  # keys added since take their defaults
+        diffs = describe_mismatch(what_was_learned(saved), what_was_learned(recipe.to_dict()))
+        if diffs:
+            raise UserError(
+                f"run {self.path} was trained on other data or settings than the recipe ("
+                + "; ".join(diffs[:3])
+                + "); pick another run folder or delete this one"
+            )
+
+    def load(self, device: str | torch.device = "cpu") -> tuple[Autoencoder, dict]:
+        """The trained model, in eval mode on ``device``, and the checkpoint's meta."""
+        meta = self.meta()
+        model = Autoencoder(ModelConfig(**meta["model"]))
+        model.load_state_dict(load_weights(self.checkpoint))
+        return model.to(device).eval(), meta
+
+
+def load_model(run: str | Path, device: str | torch.device = "cpu") -> tuple[Autoencoder, dict]:
+    """A trained model and its meta (schema, recipe, step) from a run folder or checkpoint folder."""
+    return Run(run).load(device)
