@@ -24,11 +24,12 @@ from deae_aug.viz import image_grid
 MODES = ("swap", "interpolate", "random", "udv", "centre", "discover")
 
 
-def _grid(rows: list[torch.Tensor], labels: list[str]) -> Image.Image:
+def _grid(rows: list[torch.Tensor], labels: list[str], columns: list[str]) -> Image.Image:
+    """The rows as one figure, each row labelled, each column headed (what it shows)."""
     ncols = max(len(r) for r in rows)
     blank = torch.ones_like(rows[0][:1])
     padded = [torch.cat([r, blank.expand(ncols - len(r), -1, -1, -1)]) for r in rows]
-    return image_grid(to_uint8(torch.cat(padded)), ncols, row_labels=labels, scale=2)
+    return image_grid(to_uint8(torch.cat(padded)), ncols, row_labels=labels, scale=2, column_labels=columns)
 
 
 @torch.no_grad()
@@ -52,6 +53,7 @@ def explore(
     picks = rng.choice(len(images), size=min(n, len(images)), replace=False)
     record: dict = {"mode": mode, "attribute": attribute, "sources": picks.tolist()}
     rows, labels = [], []
+    steps_t = [f"t={t:.2f}".rstrip("0").rstrip(".") for t in np.linspace(0, 1, steps)]
     if mode == "swap":  # row: base, donor, then the base with each block swapped in from the donor
         donors = rng.choice(len(images), size=len(picks))
         record["donors"] = donors.tolist()
@@ -59,10 +61,15 @@ def explore(
         for i, j in zip(picks, donors, strict=True):
             swapped = torch.stack([swap(codes[i], codes[j], b) for b in model.blocks])
             rows.append(torch.cat([to_float(images[[i, j]]), decode(model, swapped)]))
-            labels.append("swap")  # columns: base, donor, then one per block (record["columns"])
+            labels.append("swap")
     elif mode in ("interpolate", "random"):
         partners = rng.choice(len(images), size=len(picks))
         record["partners"] = partners.tolist()
+        record["columns"] = [
+            "source",
+            "partner",
+            *(steps_t if mode == "interpolate" else ["random t"] * steps),
+        ]
         blocks = [k] if k is not None else list(range(len(model.blocks)))
         for i, j in zip(picks, partners, strict=True):
             for b in blocks if mode == "interpolate" else [None]:
@@ -99,6 +106,7 @@ def explore(
             scale = block_scale(sub, values)
             t = np.linspace(0, 2 * scale, steps)
             record |= {"scale": scale, "fit": "labels" if oracle is None else "oracle-scored interpolations"}
+            record["columns"] = ["source", *(f"{d / scale:.2f}u" for d in t)]  # u: the block's scale
             for v in present:
                 path = codes[picks[0]].repeat(steps, 1)
                 path[:, block] += torch.from_numpy(t[:, None] * udv[v]).float()
@@ -112,7 +120,8 @@ def explore(
                 rows.append(torch.cat([to_float(images[[i]]), decode(model, path)]))
                 labels.append("src|" + ",".join(schema.attributes[k].values[v] for v in present)[:18])
             record["values"] = [schema.attributes[k].values[v] for v in present]
-    return _grid(rows, labels), record
+            record["columns"] = ["source", *record["values"]]
+    return _grid(rows, labels, record["columns"]), record
 
 
 def colour_region(images: np.ndarray, colours: np.ndarray) -> np.ndarray:
@@ -165,4 +174,5 @@ def _discover(
         "novel": len(found.novel),
         "colours": [format_color(found.colours[i]) for i in shown],
     }
-    return _grid(rows, [f"new {schema.names[k]}"] * len(rows)), record
+    columns = record["colours"] if len(rows) == 1 else [f"find {i + 1}" for i in range(len(rows[0]))]
+    return _grid(rows, [f"new {schema.names[k]}"] * len(rows), columns), record

@@ -39,7 +39,19 @@ def test_explore_writes_grid_and_record(run, tmp_path, mode, attribute, rows):
     record = json.loads((tmp_path / f"{name}.json").read_text())
     assert record["mode"] == mode and len(record["sources"]) == 3
     grid = Image.open(tmp_path / f"{name}.png")
-    assert grid.height == rows * (32 + 2) + 2  # 16 px tiles at scale 2, one row per edit
+    assert grid.height == 16 + rows * (32 + 2) + 2  # a header, then 16 px tiles at scale 2, a row per edit
+    columns = {
+        "swap": ["base", "donor", *record.get("columns", [])[2:]],
+        "udv": ["source"],
+        "centre": ["source"],
+    }
+    assert record["columns"][: len(columns.get(mode, ["source", "partner"]))] == columns.get(
+        mode, ["source", "partner"]
+    )
+    width = len(record["columns"]) * (32 + 2) + 2  # every column headed, none more
+    assert grid.width - width in (110, 0) or grid.width - width >= 110
+    if mode == "interpolate":
+        assert record["columns"][2:] == ["t=0", "t=0.25", "t=0.5", "t=0.75", "t=1"]
 
 
 def test_explore_errors_name_the_problem(run):
