@@ -432,3 +432,14 @@ def _resolve_paths(data: dict, folder: Path) -> None:
         value = parent.get(key) if isinstance(parent, dict) else None
         if isinstance(value, str) and value and not Path(value).expanduser().is_absolute():
             parent[key] = str((folder / value).resolve())
+    values = data.get("data", {}).get("values") if isinstance(data.get("data"), dict) else None
+    fonts = values.get("font") if isinstance(values, dict) else None
+    if isinstance(fonts, list):  # your own font files, next to the recipe
+        data["data"]["values"]["font"] = [
+            str((folder / f).resolve())
+            if isinstance(f, str)
+            and Path(f).suffix.lower() in (".ttf", ".otf", ".ttc")
+            and not Path(f).is_absolute()
+            else f
+            for f in fonts
+        ]

@@ -6,6 +6,9 @@ A face is kept only if it draws every letter, draws no two letters alike, and it
 recognised as letters by templates built from the *other* candidates (this rejects symbol and
 math faces that map letters to other glyphs). One face per family, and no family that looks
 like one already kept.
+
+Your own TrueType or OpenType files (``file_face``) pass the same checks, against templates
+built from the catalog, before they render anything.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
+
+from deae_aug.errors import UserError
 
 LETTERS = tuple(string.ascii_uppercase + string.ascii_lowercase)
 
@@ -153,6 +158,22 @@ class FaceReport:
     legibility: float
 
 
+def letter_problem(masks: np.ndarray, centred: np.ndarray, templates: np.ndarray) -> tuple[str | None, float]:
+    """What makes a face unfit to draw letters (None: nothing), and its legibility: the share of
+    its (52, 48, 48) letter ``masks`` whose ``centred`` shapes the letter ``templates`` recognise."""
+    legibility = float((np.argmax(centred @ templates.T, axis=1) == np.arange(len(LETTERS))).mean())
+    ink = masks.reshape(len(LETTERS), -1).mean(1)
+    pair_diff = np.abs(masks[:, None] - masks[None]).mean((2, 3)) + np.eye(len(LETTERS))
+    if ink.min() < 0.01:
+        return f"letter {LETTERS[int(ink.argmin())]!r} renders blank", legibility
+    if pair_diff.min() < MIN_LETTER_DIFF:
+        a, b = np.unravel_index(pair_diff.argmin(), pair_diff.shape)
+        return f"letters {LETTERS[a]!r} and {LETTERS[b]!r} render identically", legibility
+    if legibility < MIN_LEGIBILITY:
+        return f"only {legibility:.0%} of letters recognisable (symbol or math face)", legibility
+    return None, legibility
+
+
 @cache
 def survey_fonts() -> tuple[FaceReport, ...]:
     """Check every candidate family; the accepted ones, in name order, form the font catalog."""
@@ -167,17 +188,10 @@ def survey_fonts() -> tuple[FaceReport, ...]:
     for i, face in enumerate(faces):
         templates = np.delete(centred, i, axis=0).mean(0)
         templates /= np.linalg.norm(templates, axis=-1, keepdims=True) + 1e-6
-        legibility = float((np.argmax(centred[i] @ templates.T, axis=1) == np.arange(len(LETTERS))).mean())
-        ink = masks[i].reshape(len(LETTERS), -1).mean(1)
-        pair_diff = np.abs(masks[i][:, None] - masks[i][None]).mean((2, 3)) + np.eye(len(LETTERS))
+        problem, legibility = letter_problem(masks[i], centred[i], templates)
         lookalike = [faces[j].family for j in kept if np.abs(shapes[i] - shapes[j]).mean() < MIN_FAMILY_DIFF]
-        if ink.min() < 0.01:
-            reason = f"letter {LETTERS[int(ink.argmin())]!r} renders blank"
-        elif pair_diff.min() < MIN_LETTER_DIFF:
-            a, b = np.unravel_index(pair_diff.argmin(), pair_diff.shape)
-            reason = f"letters {LETTERS[a]!r} and {LETTERS[b]!r} render identically"
-        elif legibility < MIN_LEGIBILITY:
-            reason = f"only {legibility:.0%} of letters recognisable (symbol or math face)"
+        if problem:
+            reason = problem
         elif lookalike:
             reason = f"looks like {lookalike[0]!r}"
         else:
@@ -190,3 +204,46 @@ def survey_fonts() -> tuple[FaceReport, ...]:
 def font_catalog() -> dict[str, FontFace]:
     """Accepted font families by name, in a deterministic order."""
     return {r.face.family: r.face for r in survey_fonts() if r.accepted}
+
+
+FONT_FILE_SUFFIXES = (".ttf", ".otf", ".ttc")
+
+
+def is_font_file(value: str) -> bool:
+    """Whether a font value names a file (by its suffix) rather than a catalog family."""
+    return Path(value).suffix.lower() in FONT_FILE_SUFFIXES
+
+
+@cache
+def _catalog_templates() -> np.ndarray:
+    """(52, 576) unit letter templates: the mean normalised glyph of the catalog's faces."""
+    faces = list(font_catalog().values())
+    shapes = np.stack([[_normalised(glyph_mask(f.font(32), c, 48)) for c in LETTERS] for f in faces])
+    centred = shapes - shapes.mean(-1, keepdims=True)
+    centred /= np.linalg.norm(centred, axis=-1, keepdims=True) + 1e-6
+    templates = centred.mean(0)
+    return templates / (np.linalg.norm(templates, axis=-1, keepdims=True) + 1e-6)
+
+
+@cache
+def file_face(path: str) -> FontFace:
+    """A face from your own font file, checked as the catalog's are: it loads, draws every
+    letter, draws no two alike, and its letters read as letters. One line names the file and
+    the problem otherwise."""
+    file = Path(path)
+    if not file.is_file():
+        raise UserError(f"font file {path} does not exist")
+    load = _FileBytes(file)
+    try:
+        family, style = ImageFont.truetype(io.BytesIO(load()), 12).getname()
+    except OSError as e:
+        raise UserError(f"font file {path} is not a TrueType/OpenType font ({e})") from None
+    face = FontFace(family, style, f"file:{file.resolve()}", load)
+    masks = np.stack([glyph_mask(face.font(32), c, 48) for c in LETTERS])
+    shapes = np.stack([_normalised(m) for m in masks])
+    centred = shapes - shapes.mean(-1, keepdims=True)
+    centred /= np.linalg.norm(centred, axis=-1, keepdims=True) + 1e-6
+    problem, _ = letter_problem(masks, centred, _catalog_templates())
+    if problem:
+        raise UserError(f"font file {path}: {problem}")
+    return face

@@ -17,7 +17,7 @@ import numpy as np
 from PIL import Image
 
 from deae_aug.data.dataset import AttributeDataset
-from deae_aug.data.font_catalog import LETTERS, font_catalog, glyph_mask
+from deae_aug.data.font_catalog import LETTERS, FontFace, file_face, font_catalog, glyph_mask, is_font_file
 from deae_aug.data.schema import Attribute, AttributeSchema, resolve_values
 from deae_aug.errors import UserError
 
@@ -67,6 +67,18 @@ def format_color(rgb) -> str:
     return "#" + "".join(f"{int(round(float(v))):02x}" for v in rgb)
 
 
+def font_face(font: str) -> FontFace:
+    """A catalog family by name, or your own TrueType/OpenType file by its path."""
+    if is_font_file(font):
+        return file_face(font)
+    catalog = font_catalog()
+    if font not in catalog:
+        raise UserError(
+            f"font {font!r} is not available; available fonts: {list(catalog)} (or a .ttf/.otf file path)"
+        )
+    return catalog[font]
+
+
 class FontsRenderer:
     """Renders (letter, size, font colour, background colour, font) tuples at one resolution."""
 
@@ -92,15 +104,13 @@ class FontsRenderer:
     def _render_mask(self, letter: str, em: int, font: str) -> np.ndarray:
         if letter not in LETTERS:
             raise UserError(f"unknown letter {letter!r}; letters are A-Z and a-z")
-        catalog = font_catalog()
-        if font not in catalog:
-            raise UserError(f"font {font!r} is not available; available fonts: {list(catalog)}")
+        face = font_face(font)
         side = self.resolution * SUPERSAMPLE
-        big = glyph_mask(catalog[font].font(em), letter, side)
+        big = glyph_mask(face.font(em), letter, side)
         ys, xs = np.nonzero(big)
         extent = max(np.ptp(ys), np.ptp(xs)) + 1 if len(ys) else 0
         if extent > 0.94 * side:  # a very wide glyph: shrink it to fit, keep it centred
-            big = glyph_mask(catalog[font].font(int(em * 0.94 * side / extent)), letter, side)
+            big = glyph_mask(face.font(int(em * 0.94 * side / extent)), letter, side)
         small = Image.fromarray(np.round(big * 255).astype(np.uint8)).resize(
             (self.resolution, self.resolution), Image.BOX
         )
@@ -139,6 +149,9 @@ class FontsDataset(AttributeDataset):
         block_sizes: Mapping[str, int] | None = None,
     ) -> None:
         fonts = tuple(font_catalog())
+        requested = (values or {}).get("font")
+        if isinstance(requested, list | tuple):  # your own font files, checked as the catalog's faces
+            fonts += tuple(str(v) for v in requested if is_font_file(str(v)) and font_face(str(v)))
         resolved = resolve_values(
             available={
                 "letter": LETTERS,

@@ -165,3 +165,52 @@ def test_render_edit_draws_the_interpolation_a_perfect_augmenter_would():
     # several edits at once: each as alone, composed
     both = r.render("A", "large", "red", "yellow", "cmr10")
     assert np.array_equal(ds.render_edit(src, {"size": ("large", 1.0), "font": ("cmr10", 0.7)}), both)
+
+
+def test_your_own_font_files_render_after_the_catalogs_checks(tmp_path):
+    """``data.values.font`` takes TrueType/OpenType paths besides catalog names; a file that is
+    not a font, or a face whose letters do not read as letters, is refused naming the file."""
+    import shutil
+    from pathlib import Path
+
+    import matplotlib
+    import yaml
+
+    from deae_aug.data.build import build_dataset
+    from deae_aug.errors import RecipeError
+    from deae_aug.recipes import load_recipe
+
+    bundled = Path(matplotlib.__file__).parent / "mpl-data" / "fonts" / "ttf"
+    (tmp_path / "faces").mkdir()
+    shutil.copy(bundled / "DejaVuSans-BoldOblique.ttf", tmp_path / "faces" / "Mine.ttf")  # not in the catalog
+    shutil.copy(bundled / "cmex10.ttf", tmp_path / "faces" / "Symbols.ttf")  # a math-extension face
+    (tmp_path / "faces" / "Broken.otf").write_bytes(b"not a font")
+    values = {"letter": ["A", "g"], "size": ["large"], "font_color": ["red"], "bg_color": ["blue"]}
+
+    def recipe(font: str) -> Path:
+        path = tmp_path / f"r{abs(hash(font))}.yaml"
+        path.write_text(
+            yaml.safe_dump(
+                {"data": {"dataset": "fonts", "values": {**values, "font": ["DejaVu Sans", font]}}}
+            )
+        )
+        return path
+
+    dataset = build_dataset(load_recipe(recipe("faces/Mine.ttf")).data)  # relative to the recipe's folder
+    mine = str((tmp_path / "faces" / "Mine.ttf").resolve())
+    assert dataset.schema["font"].values == ("DejaVu Sans", mine)
+    images = {
+        dataset.describe(i)["font"] + dataset.describe(i)["letter"]: dataset.load_image(i)
+        for i in range(len(dataset))
+    }
+    assert not np.array_equal(images["DejaVu SansA"], images[mine + "A"])  # its own face, drawn
+    for font, message in (
+        (
+            "faces/Symbols.ttf",
+            r"font file .*Symbols.ttf: (letter ... renders blank|only \d+% of letters recognisable)",
+        ),
+        ("faces/Broken.otf", r"font file .*Broken.otf is not a TrueType/OpenType font"),
+        ("faces/Missing.ttf", r"font file .*Missing.ttf does not exist"),
+    ):
+        with pytest.raises(RecipeError, match=r"Recipe key 'data.values' in r\d+.yaml: " + message):
+            build_dataset(load_recipe(recipe(font)).data, recipe(font).name)
