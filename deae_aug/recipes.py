@@ -410,7 +410,34 @@ def load_recipe(path: str | Path, overrides: Sequence[str] = ()) -> Recipe:
         )
     if isinstance(data, dict):
         _resolve_paths(data, path.parent)
-    return recipe_from_dict(data, source=path.name, overrides=overrides)
+    recipe = recipe_from_dict(data, source=path.name, overrides=overrides)
+    return _absolute_paths(recipe)
+
+
+def _absolute_paths(recipe: Recipe) -> Recipe:
+    """Paths still relative (typed in ``--set``) resolve against the working directory, so a run
+    records absolute paths and ``--run`` works from any directory."""
+
+    def absolute(value: str | None) -> str | None:
+        return (
+            str(Path(value).expanduser().resolve())
+            if value and not Path(value).expanduser().is_absolute()
+            else value
+        )
+
+    for section, key in (("data", "manifest"), ("data", "root"), ("train", "init_from")):
+        owner = getattr(recipe, section)
+        setattr(owner, key, absolute(getattr(owner, key)))
+    if recipe.split.given is not None:
+        recipe.split.given.val, recipe.split.given.test = map(
+            absolute, (recipe.split.given.val, recipe.split.given.test)
+        )
+    fonts = recipe.data.values.get("font")
+    if isinstance(fonts, list):
+        recipe.data.values["font"] = [
+            absolute(f) if Path(f).suffix.lower() in (".ttf", ".otf", ".ttc") else f for f in fonts
+        ]
+    return recipe
 
 
 PATH_KEYS = (
@@ -424,7 +451,7 @@ PATH_KEYS = (
 
 def _resolve_paths(data: dict, folder: Path) -> None:
     """Relative paths written in a recipe file name files next to it, whatever the working
-    directory (``--set`` values stay relative to the working directory, where they were typed)."""
+    directory (``--set`` values are relative to the working directory, where they were typed)."""
     for *sections, key in PATH_KEYS:
         parent = data
         for section in sections:

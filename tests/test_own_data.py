@@ -208,3 +208,28 @@ def test_a_given_split_keeps_blank_test_cells_as_unlabelled_and_each_file_finds_
     recipe.write_text(text)
     splits = build_splits(load_recipe(recipe))
     assert len(splits["test"]) == 2 and (splits["test"].factors[:, 1] == -1).all()
+
+
+def test_a_run_trained_with_relative_set_paths_works_from_any_directory(tmp_path, monkeypatch):
+    csv = own_dataset(tmp_path / "data")
+    monkeypatch.chdir(tmp_path / "data")
+    mine = [
+        "data.manifest=meta/labels.csv", "data.root=photos", "data.path_column=file",
+        "data.attributes=[object,tint]", "data.resolution=16", "split.label=object", "model.style=[tint]",
+        "model.zoom=[]", "model.widths=[8,16]", "model.fc=32", "train.steps=2",
+    ]  # fmt: skip
+    sets = [arg for key in mine for arg in ("--set", key)]
+    run = tmp_path / "run"
+    trained = CliRunner().invoke(
+        main, ["train", "--recipe", str(EXAMPLE), "--out", str(run), "--quiet", *sets]
+    )
+    assert trained.exit_code == 0, trained.output
+    assert Path(load_recipe(EXAMPLE, mine[:1]).data.manifest) == csv  # the --set path, made absolute
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    explored = CliRunner().invoke(
+        main, ["explore", "--run", str(run), "--mode", "swap", "--n", "2", "--out", "grids"]
+    )
+    assert explored.exit_code == 0, explored.output  # the run's recipe finds the images from here
+    assert (elsewhere / "grids" / "swap-all-seed0.png").is_file()

@@ -127,7 +127,7 @@ def test_recipe_round_trips_through_dict():
 
 def test_paths_in_a_recipe_file_resolve_next_to_it(tmp_path, monkeypatch):
     """A recipe names its manifest and warm-start run relative to itself, so it works from any
-    working directory; a --set value stays relative to where it was typed."""
+    working directory; a --set value is relative to where it was typed, and made absolute there."""
     folder = tmp_path / "project"
     folder.mkdir()
     recipe_file = folder / "my_data.yaml"
@@ -141,4 +141,4 @@ def test_paths_in_a_recipe_file_resolve_next_to_it(tmp_path, monkeypatch):
     assert recipe.data.manifest == str((folder / "data" / "labels.csv").resolve())
     assert recipe.data.root == "/srv/images"
     assert recipe.train.init_from == str((folder / "runs" / "gsl").resolve())
-    assert load_recipe(recipe_file, ["data.manifest=other.csv"]).data.manifest == "other.csv"
+    assert load_recipe(recipe_file, ["data.manifest=other.csv"]).data.manifest == str(tmp_path / "other.csv")

@@ -70,6 +70,10 @@ def what_was_learned(recipe: dict) -> dict:
     counterfactual term on, so it only drops out when that is off). ``train.seed`` unset means
     the recipe's seed, so the two spellings are one model."""
     train = {k: v for k, v in recipe["train"].items() if k not in _BOOKKEEPING}
+    data = dict(recipe["data"])
+    for owner, key in ((data, "manifest"), (data, "root"), (train, "init_from")):  # a relative path
+        if owner.get(key) and not Path(owner[key]).is_absolute():  # saved by an older version
+            owner[key] = str(Path(owner[key]).resolve())
     if train.get("seed") is None:
         train["seed"] = recipe["seed"]
     variant, loss = recipe["model"]["variant"], train["loss"]
@@ -77,7 +81,7 @@ def what_was_learned(recipe: dict) -> dict:
     if variant != "deae":
         unread += _DEAE_ONLY + (("reg_start",) if not loss.get("counterfactual") else ())
     train["loss"] = {k: v for k, v in loss.items() if k not in unread}
-    return {"seed": recipe["seed"], "data": recipe["data"], "split": recipe["split"], "train": train}
+    return {"seed": recipe["seed"], "data": data, "split": recipe["split"], "train": train}
 
 
 def check_compatible(
