@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -66,6 +67,7 @@ from deae_aug.explore.latent import decode, encode, interpolation_path
 from deae_aug.explore.novel import delta_e, mine_novel_colours, novel_colours, walk_blocks
 from deae_aug.io import save_png
 from deae_aug.recipes import load_recipe
+from deae_aug.training.run import Run
 from deae_aug.training.samples import to_uint8
 from deae_aug.viz import image_grid
 
@@ -245,6 +247,16 @@ def evaluate(model, args, data, full, oracle, seed: int) -> dict:
     }
 
 
+def finished(args, runs: str, variant: str, seed: int) -> bool:
+    """Whether ``runs/seed<seed>/<variant>`` holds a run of all the recipe's steps."""
+    run = Run(Path(runs) / f"seed{seed}" / variant)
+    if args.split == "small":
+        steps = load_recipe(args.recipe, args.set).train.steps
+    else:
+        steps = args.deae_steps if variant == "deae" else args.steps
+    return run.trained and run.meta()["step"] >= steps
+
+
 def _cell(stats: dict) -> str:
     return "n/a (collapsed)" if stats["mean"] is None else f"{stats['mean']:.3f} ± {stats['std']:.3f}"
 
@@ -283,6 +295,10 @@ def main() -> None:
     parser.add_argument("--name", help="results file name (default: controllability[_small])")
     parser.add_argument("--pairs", type=int, default=200)
     parser.add_argument("--paths", type=int, default=60, help="interpolation paths per colour attribute")
+    parser.add_argument(
+        "--no-train", action="store_true",
+        help="measure finished runs only, skipping seeds a variant has not trained (the table counts them)",
+    )  # fmt: skip
     args = parser.parse_args()
     if args.eval == "val" and args.split != "small":
         raise SystemExit("--eval val needs --split small: D_val is D_L images with backgrounds D_S lacks")
@@ -304,6 +320,9 @@ def main() -> None:
     first: dict = {}
     for seed in range(args.seeds):
         for variant in args.variants:
+            if args.no_train and not finished(args, runs, variant, seed):
+                print(f"{variant} seed {seed}: no finished run, skipped (--no-train)", flush=True)
+                continue
             if args.split == "small":
                 model, seconds = train_on_small(args.recipe, runs, variant, seed, args.set)
             else:
@@ -332,6 +351,7 @@ def main() -> None:
         "recipe": args.recipe,
         "overrides": args.set,
         "seeds": list(range(args.seeds)),
+        "seeds_per_model": {v: len(rs) for v, rs in rows.items()},
         "split": args.split,
         "evaluated_on": split_name,
         "runs_folder": runs,
@@ -386,6 +406,9 @@ def main() -> None:
     ]
     for v, s in summaries.items():
         lines.append(f"| {v} | " + " | ".join(_cell(s[key]) for key in columns.values()) + " |")
+    seeds = {v: len(rs) for v, rs in rows.items()}
+    if len(set(seeds.values())) > 1:
+        lines += ["", "Seeds per model: " + ", ".join(f"{v} {n}" for v, n in seeds.items()) + "."]
     lines += ["", f"Wall time: {payload['wall_seconds'] / 60:.1f} min."]
     write_results(name, payload, "\n".join(lines) + "\n")
 
