@@ -24,7 +24,7 @@ Metrics (deae_aug/evaluate/controllability.py, deae_aug/explore/novel.py):
 - novel colours: distinct decoded background colours >= 10 Delta E from every training colour
   with the letter still read, from mixes of value centres and from walks along single and
   combined unit direction vectors (paper Fig. 7 b);
-- a Fig. 5-style figure: the same sources' background and font paths, one row per model.
+- a Fig. 5-style figure: the same sources' background, letter and font paths, one row per model.
 
 Usage: python -m benchmarks.controllability [--split large|small] [--eval train|val] [--seeds 3]
        [--variants ...] [--runs DIR] [--name NAME] [--set KEY=VALUE ...]
@@ -263,11 +263,11 @@ def _cell(stats: dict) -> str:
 
 def path_figure(models: dict, data, seed: int, steps: int = 8):
     """Paper Fig. 5: the same source interpolated towards the same partner, one row per model;
-    first its background path, then its font path. Each row: source, path, partner."""
+    its background, letter and font paths. Each row: source, path, partner."""
     rng = np.random.default_rng(seed)
     images = load_images(data)
     tiles, labels = [], []
-    for name in ("bg_color", "font"):
+    for name in ("bg_color", "letter", "font"):
         k = data.schema.position(name)
         (a, b), = swap_pairs(data.factors, k, 1, rng)  # fmt: skip
         for variant, model in models.items():
