@@ -49,7 +49,8 @@ import torch
 from torchvision.transforms import v2
 
 from benchmarks.common import environment, summary, validation_split, write_results
-from deae_aug.augment.synthesis import novel_colours, plan_edits, planned_edits, synthesize
+from deae_aug.augment.synthesis import plan_edits, planned_edits, synthesize
+from deae_aug.augment.transform import colour_layers
 from deae_aug.data.build import build_dataset
 from deae_aug.data.dataset import AttributeDataset, load_images, to_float, to_tensor
 from deae_aug.evaluate.classifier import accuracy, enlarge, train_resnet18
@@ -212,7 +213,7 @@ def main() -> None:
         reference = models.get("deae") or models.get("gsl")
         if reference is None:
             raise SystemExit("augment.mode novel: the colour layers come from a DEAE or GSL-AE row; add one")
-        paint = novel_colours(reference, small.schema.names, attributes)
+        paint = colour_layers(reference, small.schema.names, attributes)
 
     results = {row: {"accuracy": [], "only_shift": [], "seconds": []} for row in ROWS if row in args.rows}
     reused = reusable_rows(args, results, protocol(args, recipe.augment, attributes, splits, small))

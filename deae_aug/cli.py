@@ -133,7 +133,8 @@ def augment_command(
     quiet: bool,
 ) -> None:
     """Train DEAE on the recipe's training split (or reuse the run) and write synthetic images."""
-    from deae_aug.augment.synthesis import novel_colours, synthesize, write_image_folder
+    from deae_aug.augment.synthesis import synthesize, write_image_folder
+    from deae_aug.augment.transform import colour_layers
     from deae_aug.errors import RecipeError
     from deae_aug.recipes import load_recipe
     from deae_aug.training.run import training_split
@@ -160,7 +161,7 @@ def augment_command(
             f"but augment.attributes has {len(attributes)}: {attributes}"
         )
     model = ensure_trained(recipe, run, device=device, progress=not quiet)
-    paint = novel_colours(model, dataset.schema.names, attributes) if a.mode == "novel" else []
+    paint = colour_layers(model, dataset.schema.names, attributes) if a.mode == "novel" else []
     synthesis = synthesize(
         model,
         dataset,

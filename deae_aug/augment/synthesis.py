@@ -136,17 +136,6 @@ def describe_edits(edits: dict[str, tuple[str, float]]) -> str:
     )
 
 
-def novel_colours(model: Autoencoder, names: Sequence[str], attributes: Sequence[str]) -> list[str]:
-    """The attributes ``augment.mode: novel`` repaints with new colours: those of ``attributes``
-    that are colour layers of the model (``model.style`` with ``style_mode: layers``)."""
-    if model.decoder.paint is None:
-        raise UserError(
-            "augment.mode novel paints new colours, which needs colour attributes in model.style "
-            "with model.style_mode: layers"
-        )
-    return [names[k] for k in model.cfg.style if names[k] in attributes]
-
-
 def _rgb(value: str) -> np.ndarray | None:
     """RGB of a colour value, None for a value that names no colour (no contrast check)."""
     try:

@@ -38,6 +38,17 @@ from deae_aug.training.run import Run
 MODES = ("interpolate", "swap", "udv", "novel")
 
 
+def colour_layers(model: Autoencoder, names: Sequence[str], attributes: Sequence[str]) -> list[str]:
+    """The attributes a ``novel`` edit repaints with new colours: those of ``attributes`` that are
+    colour layers of the model (``model.style`` with ``style_mode: layers``)."""
+    if model.decoder.paint is None:
+        raise UserError(
+            "mode novel paints new colours, which needs colour attributes in model.style "
+            "with model.style_mode: layers"
+        )
+    return [names[k] for k in model.cfg.style if names[k] in attributes]
+
+
 class DEAEAugment(v2.Transform):
     """Change some of ``attributes`` per image by moving their latent blocks towards bank codes.
 
@@ -190,13 +201,7 @@ class DEAEAugment(v2.Transform):
 
     def painted(self) -> list[str]:
         """The attributes ``mode="novel"`` repaints: those of ``attributes`` that are colour layers."""
-        model = self.model
-        if model.decoder.paint is None:
-            raise UserError(
-                "DEAEAugment mode 'novel' paints new colours, which needs colour attributes in "
-                "model.style with model.style_mode: layers"
-            )
-        return [self.names[k] for k in model.cfg.style if self.names[k] in self.attributes]
+        return colour_layers(self.model, self.names, self.attributes)
 
     def layer_colours(self, codes: torch.Tensor) -> dict[int, torch.Tensor]:
         """Attribute position -> (N, 3) colour (0-255) each colour layer paints for ``codes``."""
