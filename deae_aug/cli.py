@@ -267,11 +267,12 @@ def explore_command(
     from deae_aug.errors import RecipeError
     from deae_aug.explore.figures import explore
     from deae_aug.io import atomic_write_text, save_png
-    from deae_aug.training.run import Run
+    from deae_aug.training.run import Run, training_split
 
-    model, meta = Run(run).load()
-    recipe = Run(run).recipe()
-    dataset = Run(run).training_split()
+    folder = Run(run)
+    model, meta = folder.load()
+    recipe = folder.recipe()
+    dataset = training_split(recipe)
     if attribute is not None and attribute not in dataset.schema.names:
         raise RecipeError(f"--attribute {attribute!r} is not one of {list(dataset.schema.names)}")
     if mode in ("udv", "centre", "discover") and attribute is None:

@@ -435,11 +435,12 @@ def _absolute_paths(recipe: Recipe) -> Recipe:
     fonts = recipe.data.values.get("font")
     if isinstance(fonts, list):
         recipe.data.values["font"] = [
-            absolute(f) if Path(f).suffix.lower() in (".ttf", ".otf", ".ttc") else f for f in fonts
+            absolute(f) if Path(f).suffix.lower() in FONT_FILE_SUFFIXES else f for f in fonts
         ]
     return recipe
 
 
+FONT_FILE_SUFFIXES = (".ttf", ".otf", ".ttc")  # a font value with one of these names a file
 PATH_KEYS = (
     ("data", "manifest"),
     ("data", "root"),
@@ -465,7 +466,7 @@ def _resolve_paths(data: dict, folder: Path) -> None:
         data["data"]["values"]["font"] = [
             str((folder / f).resolve())
             if isinstance(f, str)
-            and Path(f).suffix.lower() in (".ttf", ".otf", ".ttc")
+            and Path(f).suffix.lower() in FONT_FILE_SUFFIXES
             and not Path(f).is_absolute()
             else f
             for f in fonts

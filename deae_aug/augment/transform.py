@@ -137,9 +137,10 @@ class DEAEAugment(v2.Transform):
         self.last_params: dict[str, Any] | None = None
 
     def _run_names(self) -> tuple[tuple[str, ...], str | None]:
-        if not Run(self.run).trained:
+        folder = Run(self.run)
+        if not folder.trained:
             raise UserError(f"DEAEAugment: {self.run} holds no trained checkpoint")
-        return Run(self.run).attributes()
+        return folder.attributes()
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()

@@ -26,6 +26,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from deae_aug.errors import UserError
+from deae_aug.recipes import FONT_FILE_SUFFIXES
 
 LETTERS = tuple(string.ascii_uppercase + string.ascii_lowercase)
 
@@ -204,9 +205,6 @@ def survey_fonts() -> tuple[FaceReport, ...]:
 def font_catalog() -> dict[str, FontFace]:
     """Accepted font families by name, in a deterministic order."""
     return {r.face.family: r.face for r in survey_fonts() if r.accepted}
-
-
-FONT_FILE_SUFFIXES = (".ttf", ".otf", ".ttc")
 
 
 def is_font_file(value: str) -> bool:

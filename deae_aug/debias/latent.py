@@ -81,8 +81,9 @@ class Debiaser(ClassifierMixin, BaseEstimator):
     def from_run(cls, run: str | Path, bias: str | Sequence[str], device: str = "cpu", **params) -> Debiaser:
         """A Debiaser on a trained run: the model, the attribute names and the label (the run's
         ``split.label``) come from the run folder; ``params`` are the other constructor arguments."""
-        model, _ = Run(run).load(device)
-        names, label = Run(run).attributes()
+        folder = Run(run)
+        model, _ = folder.load(device)
+        names, label = folder.attributes()
         if label is None:
             raise UserError(
                 f"Debiaser.from_run: the recipe of {run} names no split.label; "
