@@ -43,7 +43,30 @@ set_option = click.option(
 )
 
 
-@click.group()
+class OneLineErrors(click.Group):
+    """Click's own usage errors (a bad option value, a missing option, an unknown command) print
+    one line and exit with status 2, like every other user mistake."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):  # noqa: ANN001
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.exceptions.NoArgsIsHelpError as e:  # a bare group: its help is the answer
+            click.echo(e.ctx.get_help(), err=True)
+            sys.exit(e.exit_code)
+        except click.ClickException as e:
+            ctx = getattr(e, "ctx", None)
+            hint = f" (see {ctx.command_path} --help)" if ctx is not None else ""
+            click.echo(f"error: {e.format_message()}{hint}", err=True)
+            sys.exit(e.exit_code)
+        except click.Abort:
+            click.echo("Aborted!", err=True)
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+@click.group(cls=OneLineErrors)
 @click.version_option(package_name="deae-aug")
 def main() -> None:
     """deae-aug: attribute-controlled augmentation and debiasing with DEAE."""
@@ -137,7 +160,7 @@ def augment_command(
     from deae_aug.augment.transform import colour_layers
     from deae_aug.errors import RecipeError
     from deae_aug.recipes import load_recipe
-    from deae_aug.training.run import training_split
+    from deae_aug.training.run import check_attribute_keys, training_split
     from deae_aug.training.trainer import ensure_trained
 
     start = time.perf_counter()
@@ -152,14 +175,8 @@ def augment_command(
         raise RecipeError(f"Recipe key 'split.label' in {recipe.source} must name the label attribute")
     low, high = (1.0, 1.0) if a.mode == "swap" else a.t_range
     dataset = training_split(recipe)
+    check_attribute_keys(recipe, dataset)  # before training, not after
     attributes = a.attributes or [n for n in dataset.schema.names if n != label]
-    if label in attributes:
-        raise RecipeError(f"Recipe key 'augment.attributes' in {recipe.source} lists the label {label!r}")
-    if a.edits[1] > len(attributes):  # before training, not after
-        raise RecipeError(
-            f"Recipe key 'augment.edits' in {recipe.source} asks for up to {a.edits[1]} edits per image "
-            f"but augment.attributes has {len(attributes)}: {attributes}"
-        )
     model = ensure_trained(recipe, run, device=device, progress=not quiet)
     paint = colour_layers(model, dataset.schema.names, attributes) if a.mode == "novel" else []
     synthesis = synthesize(
@@ -237,9 +254,15 @@ def debias_command(
 @click.option(
     "--attribute", help="Attribute to explore (interpolate: default all; udv, centre, discover: required)."
 )
-@click.option("--n", "count", default=4, show_default=True, help="Source images.")
-@click.option("--steps", default=8, show_default=True, help="Steps per interpolation or direction.")
-@click.option("--seed", default=0, show_default=True)
+@click.option("--n", "count", type=click.IntRange(min=1), default=4, show_default=True, help="Source images.")
+@click.option(
+    "--steps",
+    type=click.IntRange(min=2),
+    default=8,
+    show_default=True,
+    help="Steps per interpolation or direction.",
+)
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
 @click.option(
     "--udv-fit",
     type=click.Choice(["labels", "oracle"]),

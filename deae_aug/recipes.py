@@ -34,15 +34,19 @@ def _bounded(
     le: float | None = None,
     length: int | None = None,
     nonempty: bool = False,
+    name: bool = False,
     **kwargs: Any,
 ) -> Any:
     """A field with its constraints stated once: numeric bounds (on each element of a list),
-    a list's exact ``length``, or ``nonempty``. ``_build`` checks them when a recipe loads."""
-    bounds = {"ge": ge, "gt": gt, "lt": lt, "le": le, "length": length, "nonempty": nonempty}
+    a list's exact ``length``, ``nonempty``, or a ``name`` usable as a file name. ``_build``
+    checks them when a recipe loads."""
+    bounds = {"ge": ge, "gt": gt, "lt": lt, "le": le, "length": length, "nonempty": nonempty, "name": name}
     return field(default=default, metadata=bounds, **kwargs)
 
 
 _SYMBOL = {"ge": ">=", "gt": ">", "lt": "<", "le": "<="}
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")  # run folders are named after it: no '/', no '..'
+SEED_LIMIT = 2**32  # numpy, torch and the trainer's per-step seed arithmetic all take it
 _PASSES = {"ge": operator.ge, "gt": operator.gt, "lt": operator.lt, "le": operator.le}
 
 
@@ -50,6 +54,8 @@ def _violation(value: Any, meta: Mapping[str, Any]) -> str | None:
     """What ``value`` breaks of the field's constraints (None: nothing)."""
     if value is None:
         return None
+    if meta.get("name") and not (_NAME.fullmatch(value) and ".." not in value):
+        return "letters, digits, '_', '.' or '-', starting with a letter or digit (it names run folders)"
     if isinstance(value, list):
         if meta.get("nonempty") and not value:
             return "a non-empty list"
@@ -164,7 +170,7 @@ class LossSection:
     # beta-VAE: the KL weight rises linearly from 0 to beta over this fraction of train.steps
     # (KL warm-up), so the decoder learns to use the code before the prior pulls it shut.
     beta_warmup: float = _bounded(0.0, ge=0.0, le=1.0)
-    reg_attributes: list[str] | None = None  # None: every attribute in turn
+    reg_attributes: list[str] | None = _bounded(None, nonempty=True)  # None: every attribute in turn
     reg_t: Literal["sample", "element"] = "sample"
     reg_draws: int = _bounded(1, ge=1)
     # L_reg trains only the decoder (re-encoding without gradient to the encoder); false: the paper
@@ -216,7 +222,7 @@ class TrainSection:
     init_from: str | None = None  # warm start: a run folder (e.g. a trained GSL-AE for DEAE)
     # seeds the model alone (weights, groups, L_reg draws); None: the recipe's seed, which also
     # draws the splits. Another train.seed retrains on the very same data.
-    seed: int | None = _bounded(None, ge=0)
+    seed: int | None = _bounded(None, ge=0, lt=SEED_LIMIT)
 
 
 @dataclass
@@ -250,8 +256,8 @@ class DebiasSection:
 
 @dataclass
 class Recipe:
-    name: str = "recipe"
-    seed: int = 0
+    name: str = _bounded("recipe", name=True)
+    seed: int = _bounded(0, ge=0, lt=SEED_LIMIT)
     data: DataSection = field(default_factory=DataSection)
     split: SplitSection = field(default_factory=SplitSection)
     model: ModelSection = field(default_factory=ModelSection)
@@ -409,6 +415,11 @@ def load_recipe(path: str | Path, overrides: Sequence[str] = ()) -> Recipe:
             f"recipe {path} is empty; a recipe names at least its data (start from recipes/fonts_small.yaml)"
         )
     if isinstance(data, dict):
+        if "data" not in data and not any(o.startswith("data.") for o in overrides):
+            raise RecipeError(
+                f"recipe {path} has no data section; a recipe names at least its data "
+                "(start from recipes/fonts_small.yaml)"
+            )
         _resolve_paths(data, path.parent)
     recipe = recipe_from_dict(data, source=path.name, overrides=overrides)
     return _absolute_paths(recipe)

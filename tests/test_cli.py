@@ -83,3 +83,27 @@ def test_a_killed_render_leaves_nothing_the_next_run_does_not_clean(tmp_path):
     assert result.exit_code == 0, result.output
     assert "left by a killed run" in result.output
     assert [p.name for p in tmp_path.iterdir()] == ["out"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["augment", "--recipe", RECIPE, "--count", "0"], "Invalid value for '--count': 0 is not in"),
+        (["explore", "--run", ".", "--n", "0"], "Invalid value for '--n'"),
+        (["explore", "--run", ".", "--mode", "warp"], "Invalid value for '--mode'"),
+        (["trian"], "No such command 'trian'. Did you mean 'train'?"),
+        (["train"], "Missing option '--recipe'"),
+        (["train", "--recipe", RECIPE, "--bogus"], "No such option '--bogus'"),
+    ],
+)
+def test_usage_errors_are_one_line_with_exit_2(args, message):
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], result.stderr
+    assert "--help)" in lines[0]
+
+
+def test_a_bare_group_shows_its_help():
+    result = CliRunner().invoke(main, ["data"])
+    assert result.exit_code == 2 and "Commands:" in result.stderr and "render" in result.stderr

@@ -103,7 +103,7 @@ MIXED = [(o, t) for o in ("ring", "bar") for t in TINTS if (o, t) != ("ring", "b
 GIVEN = [
     "data.path_column=file", "data.attributes=[object,tint]", "data.resolution=16", "split.label=object",
     "split.given.bias=tint", "model.style=[tint]", "model.zoom=[]", "model.widths=[8,16]", "model.fc=32",
-    "train.steps=3",
+    "train.steps=3", "augment.attributes=[tint]", "augment.edits=[1,1]",
 ]  # fmt: skip
 
 
@@ -216,7 +216,8 @@ def test_a_run_trained_with_relative_set_paths_works_from_any_directory(tmp_path
     mine = [
         "data.manifest=meta/labels.csv", "data.root=photos", "data.path_column=file",
         "data.attributes=[object,tint]", "data.resolution=16", "split.label=object", "model.style=[tint]",
-        "model.zoom=[]", "model.widths=[8,16]", "model.fc=32", "train.steps=2",
+        "model.zoom=[]", "model.widths=[8,16]", "model.fc=32", "train.steps=2", "augment.attributes=[tint]",
+        "augment.edits=[1,1]",
     ]  # fmt: skip
     sets = [arg for key in mine for arg in ("--set", key)]
     run = tmp_path / "run"

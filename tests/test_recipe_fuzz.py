@@ -20,7 +20,7 @@ import yaml
 from deae_aug.errors import UserError
 from deae_aug.models.autoencoder import Autoencoder
 from deae_aug.recipes import Recipe, recipe_from_dict
-from deae_aug.training.run import model_config, training_split
+from deae_aug.training.run import check_attribute_keys, model_config, training_split
 from deae_aug.training.trainer import loss_config
 
 RECIPES = sorted(Path(__file__).resolve().parents[1].glob("recipes/*.yaml"))
@@ -67,6 +67,7 @@ def mutate(data: dict, rng: random.Random) -> dict:
 def prepare(recipe: Recipe) -> None:
     """What ``deae-aug train`` does before its first step."""
     split = training_split(recipe)
+    check_attribute_keys(recipe, split)
     loss_config(recipe, split)
     model = Autoencoder(model_config(recipe, split))
     torch.optim.Adam(model.parameters(), lr=recipe.train.lr, betas=tuple(recipe.train.betas))

@@ -3,8 +3,9 @@ from pathlib import Path
 import pytest
 
 from deae_aug.data.build import build_splits
-from deae_aug.errors import RecipeError
+from deae_aug.errors import RecipeError, UserError
 from deae_aug.recipes import load_recipe, recipe_from_dict
+from deae_aug.training.trainer import train
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
 
@@ -69,6 +70,12 @@ def test_nested_unknown_key_in_list_item():
             {"split": {"debias": {"groups": [{"labels": []}]}}},
             r"'split.debias.groups\[0\].labels' .* must be a non-empty list",
         ),
+        ({"seed": -1}, r"'seed' .* must be >= 0 and < 4294967296; got -1"),
+        ({"train": {"seed": 2**64}}, r"'train.seed' .* must be >= 0 and < 4294967296"),
+        ({"name": "../../elsewhere"}, r"'name' .* must be letters, digits, .*it names run folders"),
+        ({"name": "a/b"}, r"'name' .* must be letters, digits"),
+        ({"name": ""}, r"'name' .* must be letters, digits"),
+        ({"train": {"loss": {"reg_attributes": []}}}, r"'train.loss.reg_attributes' .* non-empty list"),
     ],
 )
 def test_wrong_types_and_values_name_the_key(data, message):
@@ -104,6 +111,7 @@ def test_miscased_label_is_refused_for_augmentation_splits():
     [
         (b"", "is empty; a recipe names at least its data"),
         (b"# only a comment\n", "is empty; a recipe names at least its data"),
+        (b"name: mine\n", "has no data section; a recipe names at least its data"),
         (b"\x89PNG\r\n\x1a\n\x00\xff\xfe", "is not a text file"),
         (None, "is a folder; pass a YAML file"),
     ],
@@ -117,6 +125,30 @@ def test_files_that_are_not_recipes_get_one_line(tmp_path, content, message):
     with pytest.raises(RecipeError, match=message) as e:
         load_recipe(path)
     assert "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["augment.attributes=[shape]"], r"'augment.attributes' in r.yaml: unknown attributes \['shape'\]"),
+        (["augment.attributes=[letter]"], r"'augment.attributes' in r.yaml lists the label 'letter'"),
+        (["augment.edits=[1,5]"], r"'augment.edits' in r.yaml asks for up to 5 edits .* has 4"),
+        (["augment.mode=novel"], r"'augment.mode' in r.yaml: novel paints new colours, which needs"),
+        (["train.loss.blend_attributes=[font]"], r"'train.loss.blend_attributes' in r.yaml: .* are not"),
+    ],
+)
+def test_attribute_keys_are_checked_against_the_data_before_training(tmp_path, overrides, message):
+    """Every command that trains (train, augment, debias) checks them: a wrong augment key must not
+    wait until a training run has finished."""
+    recipe = recipe_from_dict(
+        {"data": {"values": {"letter": 2, "size": 2, "font_color": 2, "bg_color": 3, "font": 2}},
+         "split": {"label": "letter", "augmentation": {"held_out": {"bg_color": ["yellow"]}}}},
+        source="r.yaml", overrides=overrides,
+    )  # fmt: skip
+    with pytest.raises(UserError, match=message) as e:
+        train(recipe, tmp_path, device="cpu", progress=False)
+    assert "\n" not in str(e.value)
+    assert not tmp_path.exists() or not any(tmp_path.iterdir())  # refused before writing anything
 
 
 def test_recipe_round_trips_through_dict():

@@ -25,9 +25,13 @@ def _read_csv(csv: Path) -> pd.DataFrame:
     if not csv.is_file():
         raise DataError(f"manifest {csv} does not exist")
     try:
-        return pd.read_csv(csv, dtype=str, keep_default_na=False)
+        table = pd.read_csv(csv, dtype=str, keep_default_na=False)
+        header = next(iter(pd.read_csv(csv, dtype=str, header=None, nrows=1).itertuples(index=False)))
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
         raise DataError(f"manifest {csv} is not a readable CSV: {str(e).splitlines()[0]}") from None
+    if twice := sorted({str(c) for c in header if list(header).count(c) > 1}):
+        raise DataError(f"manifest {csv} names the column(s) {twice} twice; which one holds the values?")
+    return table
 
 
 class ManifestDataset(AttributeDataset):

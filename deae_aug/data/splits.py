@@ -90,6 +90,8 @@ def allowed_bias_values(groups: Sequence[BiasGroup], n_bias: int) -> dict[str, t
         if not 1 <= group.n_bias_values <= n_bias:
             raise UserError(f"n_bias_values must be between 1 and {n_bias}, got {group.n_bias_values}")
         for label in group.labels:
+            if label in allowed:
+                raise UserError(f"label {label!r} is in two groups; each label belongs to one group")
             allowed[label] = tuple((rank + j) % n_bias for j in range(group.n_bias_values))
             rank += 1
     return allowed

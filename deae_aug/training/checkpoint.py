@@ -52,13 +52,6 @@ def latest_checkpoint(run: Path) -> Path | None:
     return path if (path / "meta.json").is_file() else None
 
 
-def load_meta(checkpoint: Path) -> dict:
-    try:
-        return json.loads((checkpoint / "meta.json").read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as e:
-        raise UserError(f"checkpoint {checkpoint} has no readable meta.json ({type(e).__name__})") from None
-
-
 def _earlier(checkpoint: Path) -> str:
     """Advice naming the newest other checkpoint of the run, if there is one."""
     others = sorted(p for p in checkpoint.parent.glob("step_*") if p != checkpoint and p.is_dir())
@@ -69,6 +62,26 @@ def _earlier(checkpoint: Path) -> str:
     )
 
 
+META_KEYS = {"step": int, "model": dict, "schema": dict, "recipe": dict}  # what every reader needs
+
+
+def load_meta(checkpoint: Path) -> dict:
+    path = checkpoint / "meta.json"
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise UserError(
+            f"checkpoint file {path} is damaged or unreadable ({type(e).__name__}); {_earlier(checkpoint)}"
+        ) from None
+    fields = meta if isinstance(meta, dict) else {}
+    broken = [k for k, kind in META_KEYS.items() if not isinstance(fields.get(k), kind)]
+    if broken:
+        raise UserError(
+            f"checkpoint file {path} is damaged (no valid {', '.join(broken)}); {_earlier(checkpoint)}"
+        )
+    return meta
+
+
 def load_weights(checkpoint: Path, device: torch.device | str = "cpu") -> dict[str, torch.Tensor]:
     path = checkpoint / "model.safetensors"
     try:
@@ -77,6 +90,19 @@ def load_weights(checkpoint: Path, device: torch.device | str = "cpu") -> dict[s
         reason = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise UserError(
             f"checkpoint file {path} is damaged or unreadable ({reason}); {_earlier(checkpoint)}"
+        ) from None
+
+
+def restore_weights(model: torch.nn.Module, checkpoint: Path, device: torch.device | str = "cpu") -> None:
+    """Load the checkpoint's weights into ``model``; weights that do not fit it are one line."""
+    try:
+        model.load_state_dict(load_weights(checkpoint, device))
+    except RuntimeError as e:
+        lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+        reason = lines[1] if len(lines) > 1 else lines[0] if lines else type(e).__name__
+        raise UserError(
+            f"checkpoint file {checkpoint / 'model.safetensors'} does not fit the model its meta.json "
+            f"describes ({reason[:160]}); {_earlier(checkpoint)}"
         ) from None
 
 

@@ -9,6 +9,7 @@ trains on, the model it builds, and which recipe settings decide what a trained 
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from deae_aug.data.dataset import AttributeDataset
 from deae_aug.errors import UserError
 from deae_aug.models.autoencoder import Autoencoder, ModelConfig
 from deae_aug.recipes import Recipe, recipe_from_dict
-from deae_aug.training.checkpoint import describe_mismatch, latest_checkpoint, load_meta, load_weights
+from deae_aug.training.checkpoint import describe_mismatch, latest_checkpoint, load_meta, restore_weights
 
 
 def training_split(recipe: Recipe) -> AttributeDataset:
@@ -29,6 +30,40 @@ def training_split(recipe: Recipe) -> AttributeDataset:
     if name not in splits:
         raise UserError(f"Recipe key 'train.split' in {recipe.source}: {name!r} is not one of {list(splits)}")
     return splits[name]
+
+
+def check_attribute_keys(recipe: Recipe, dataset: AttributeDataset) -> None:
+    """Every key that names attributes, checked against the data before training starts, whichever
+    command trains (a wrong ``augment`` key must not wait for ``train`` to finish)."""
+    names = list(dataset.schema.names)
+    loss, a, label = recipe.train.loss, recipe.augment, recipe.split.label
+    for key, values in (
+        ("model.style", recipe.model.style),
+        ("model.zoom", recipe.model.zoom),
+        ("train.loss.reg_attributes", loss.reg_attributes or []),
+        ("train.loss.blend_attributes", loss.blend_attributes),
+        ("augment.attributes", a.attributes or []),
+    ):
+        attribute_positions(recipe, dataset, key, values)
+    where = f"in {recipe.source}"
+    if not_style := [n for n in loss.blend_attributes if n not in recipe.model.style]:
+        raise UserError(
+            f"Recipe key 'train.loss.blend_attributes' {where}: {not_style} are not in model.style"
+        )
+    if label is not None and label in (a.attributes or []):
+        raise UserError(f"Recipe key 'augment.attributes' {where} lists the label {label!r}")
+    varied = a.attributes or [n for n in names if n != label]
+    if a.edits[1] > len(varied):
+        raise UserError(
+            f"Recipe key 'augment.edits' {where} asks for up to {a.edits[1]} edits per image "
+            f"but augment.attributes has {len(varied)}: {varied}"
+        )
+    paintable = recipe.model.style_mode == "layers" and set(varied) & set(recipe.model.style)
+    if a.mode == "novel" and not paintable:
+        raise UserError(
+            f"Recipe key 'augment.mode' {where}: novel paints new colours, which needs some of "
+            f"augment.attributes {varied} in model.style with model.style_mode: layers"
+        )
 
 
 def attribute_positions(recipe: Recipe, dataset: AttributeDataset, key: str, names: list[str]) -> list[int]:
@@ -162,8 +197,20 @@ class Run:
     def load(self, device: str | torch.device = "cpu") -> tuple[Autoencoder, dict]:
         """The trained model, in eval mode on ``device``, and the checkpoint's meta."""
         meta = self.meta()
-        model = Autoencoder(ModelConfig(**meta["model"]))
-        model.load_state_dict(load_weights(self.checkpoint))
+        known = {f.name for f in dataclasses.fields(ModelConfig)}
+        unknown = sorted(set(meta["model"]) - known)
+        if unknown:
+            raise UserError(
+                f"checkpoint {self.checkpoint} describes a model with keys this version does not know "
+                f"({', '.join(unknown[:3])}); train the run again with this version"
+            )
+        try:
+            model = Autoencoder(ModelConfig(**meta["model"]))
+        except (TypeError, ValueError, RuntimeError) as e:
+            raise UserError(
+                f"checkpoint {self.checkpoint}/meta.json describes no buildable model ({e})"
+            ) from None
+        restore_weights(model, self.checkpoint)
         return model.to(device).eval(), meta
 
 

@@ -32,13 +32,14 @@ from deae_aug.training.checkpoint import (
     latest_checkpoint,
     load_meta,
     load_optimizer_state,
-    load_weights,
+    restore_weights,
     save_checkpoint,
 )
 from deae_aug.training.losses import GroupLoss, LossConfig
 from deae_aug.training.run import (
     Run,
     attribute_positions,
+    check_attribute_keys,
     check_compatible,
     load_model,
     model_config,
@@ -56,7 +57,15 @@ def resolve_device(name: str) -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise UserError(f"device {name!r} requested but CUDA is not available; use --device auto or cpu")
-    return torch.device(name)
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise UserError(f"device {name!r} is not a device; use --device auto, cpu or cuda[:N]") from None
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        raise UserError(f"device {name!r}: this machine has {torch.cuda.device_count()} CUDA devices")
+    if device.type not in ("cpu", "cuda"):
+        raise UserError(f"device {name!r} is not supported; use --device auto, cpu or cuda[:N]")
+    return device
 
 
 def init_distributed(device: torch.device) -> tuple[int, int, torch.device]:
@@ -133,6 +142,7 @@ def train(
     rank, world, dev = init_distributed(resolve_device(device))
     lead = rank == 0  # only rank 0 writes
     dataset = training_split(recipe)
+    check_attribute_keys(recipe, dataset)
     schema = dataset.schema.to_dict()
     cfg = model_config(recipe, dataset)
     losses_cfg = loss_config(recipe, dataset)
@@ -160,7 +170,7 @@ def train(
     if checkpoint is not None:
         meta = load_meta(checkpoint)
         check_compatible(meta, cfg, schema, f"checkpoint {checkpoint}")
-        model.load_state_dict(load_weights(checkpoint, dev))
+        restore_weights(model, checkpoint, dev)
         optimizer.load_state_dict(load_optimizer_state(checkpoint))
         step = meta["step"]
         if lead:

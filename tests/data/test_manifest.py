@@ -81,6 +81,14 @@ def test_missing_attribute_column_is_named(tmp_path):
         ManifestDataset(csv, path_column="file")
 
 
+def test_a_column_named_twice_is_refused(tmp_path):
+    csv = make_manifest(tmp_path)
+    header, *rows = csv.read_text().splitlines()
+    csv.write_text("\n".join([header + ",pose", *(row + ",0" for row in rows)]) + "\n")
+    with pytest.raises(DataError, match=r"names the column\(s\) \['pose'\] twice"):
+        ManifestDataset(csv)
+
+
 def test_single_valued_attribute_is_named(tmp_path):
     frame = write_images(tmp_path)
     frame["camera"] = "front"

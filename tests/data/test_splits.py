@@ -85,6 +85,9 @@ def test_debias_errors(v2_fonts):
         debias_splits(v2_fonts, "letter", "letter", GROUPS)
     with pytest.raises(UserError, match="only .* exist; lower per_label"):
         debias_splits(v2_fonts, "letter", "bg_color", GROUPS, per_label=10_000)
+    twice = [BiasGroup(("A",), 1), BiasGroup(("A", "B"), 2)]
+    with pytest.raises(UserError, match="label 'A' is in two groups"):
+        debias_splits(v2_fonts, "letter", "bg_color", twice)
 
 
 def test_conflict_fraction_with_a_group_that_allows_every_bias_value(v2_fonts):

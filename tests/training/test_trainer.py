@@ -7,13 +7,20 @@ import sys
 import pytest
 import torch
 import yaml
-from safetensors.torch import load_file
+from safetensors.torch import load_file, save_file
 
 from deae_aug.errors import UserError
 from deae_aug.recipes import TrainSection, recipe_from_dict
 from deae_aug.training import losses as losses_module
 from deae_aug.training.run import load_model, training_split
-from deae_aug.training.trainer import TrainingError, ensure_trained, learning_rate, loss_config, train
+from deae_aug.training.trainer import (
+    TrainingError,
+    ensure_trained,
+    learning_rate,
+    loss_config,
+    resolve_device,
+    train,
+)
 
 TINY = {
     "name": "tiny",
@@ -332,3 +339,41 @@ def test_beta_warmup_raises_the_kl_weight_from_zero(tmp_path):
     for row, weight in zip(rows, [0.0, 0.5, 1.0, 1.5], strict=True):  # beta * step / 4 at steps 0-3
         assert row["kl"] > 0
         assert row["total"] == pytest.approx(row["recon"] + weight * row["kl"], abs=2e-6)
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        ("meta_list", r"meta.json is damaged \(no valid step, model, schema, recipe\)"),
+        ("meta_without_model", r"meta.json is damaged \(no valid model\)"),
+        ("wrong_shape", r"model.safetensors does not fit the model its meta.json describes"),
+        ("missing_tensor", r"model.safetensors does not fit the model its meta.json describes"),
+    ],
+)
+def test_checkpoints_that_do_not_describe_their_weights_are_one_line(tmp_path, damage, message):
+    train(tiny(steps=6), tmp_path, device="cpu", progress=False)
+    latest = tmp_path / "checkpoints" / (tmp_path / "checkpoints" / "latest").read_text().strip()
+    meta, weights_file = latest / "meta.json", latest / "model.safetensors"
+    if damage == "meta_list":
+        meta.write_text("[1, 2]")
+    elif damage == "meta_without_model":
+        meta.write_text(json.dumps({k: v for k, v in json.loads(meta.read_text()).items() if k != "model"}))
+    else:
+        tensors = load_file(weights_file)
+        first = next(iter(tensors))
+        if damage == "wrong_shape":
+            tensors[first] = torch.zeros(3, 3)
+        else:
+            del tensors[first]
+        save_file(tensors, weights_file)
+    with pytest.raises(UserError, match=message) as e:
+        load_model(tmp_path)
+    assert "\n" not in str(e.value) and "step_0000003 (the previous checkpoint)" in str(e.value)
+    with pytest.raises(UserError, match=message):  # resuming reads the same files
+        train(tiny(steps=9), tmp_path, device="cpu", resume=True, progress=False)
+
+
+@pytest.mark.parametrize("name", ["bogus", "cuda:99" if torch.cuda.is_available() else "cuda", "meta"])
+def test_devices_that_do_not_exist_here_are_one_line(name):
+    with pytest.raises(UserError, match=f"device '{name}'"):
+        resolve_device(name)
