@@ -265,7 +265,9 @@ def train(
             if step % t.checkpoint_every == 0 or step == t.steps:
                 checkpoint_now()
     bar.close()
-    return model.eval()
+    # back to the layout a loaded checkpoint has: channels-last kernels round differently (1e-4),
+    # and a just-trained model must draw the very images a reloaded one draws
+    return model.to(memory_format=torch.contiguous_format).eval()
 
 
 # Train keys that change neither the data nor the optimisation, so a run may differ in them and
