@@ -175,6 +175,10 @@ class LossSection:
     reg_draws: int = _bounded(1, ge=1)
     # L_reg trains only the decoder (re-encoding without gradient to the encoder); false: the paper
     reg_decoder_only: bool = False
+    # Share of L_reg's draws on a colour layer (model.style, style_mode: layers) that move the block
+    # towards a new colour, uniform in RGB and legible, instead of a partner's: the encoder then
+    # learns to read the other attributes under colours training never shows. 0: the paper.
+    reg_novel: float = _bounded(0.0, ge=0.0, le=1.0)
     # Image L1 weights each pixel by 1 + foreground * |pixel - the image's median colour|, so
     # small glyphs on a plain background are learned early; 0 is the reference's plain L1.
     foreground: float = _bounded(0.0, ge=0.0)

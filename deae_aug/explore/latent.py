@@ -78,13 +78,7 @@ def repaint(model: Autoencoder, codes: torch.Tensor, k: int, colours: torch.Tens
             f"repaint needs a colour attribute of a layered decoder (model.style with style_mode: layers); "
             f"attribute {k} is not one"
         )
-    linear = paint.colours[model.cfg.style.index(k)]
-    block = model.blocks[k]
-    out = codes.clone()
-    with torch.no_grad():
-        change = colours.to(codes) - linear(codes[:, block])  # (N, 3)
-        out[:, block] += change @ torch.linalg.pinv(linear.weight).T
-    return out
+    return paint.repaint(codes, model.cfg.style.index(k), colours)
 
 
 def interpolation_path(base: torch.Tensor, target: torch.Tensor, block: slice, steps: int) -> torch.Tensor:

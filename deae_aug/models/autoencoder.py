@@ -171,6 +171,16 @@ class Paint(nn.Module):
         """(B, S, 3) colours of the style layers, in [-1, 1] for trained codes."""
         return torch.stack([linear(z[:, b]) for linear, b in zip(self.colours, self.blocks, strict=True)], 1)
 
+    def repaint(self, z: torch.Tensor, layer: int, colours: torch.Tensor) -> torch.Tensor:
+        """``z`` whose style block ``layer`` paints ``colours`` ((N, 3) in [-1, 1]), changed by the
+        least amount: the colour is a linear map W of the block, so block + pinv(W) (colour - W
+        block - bias) paints it exactly, whatever the colour (no gradient: a target, not a path)."""
+        linear, block = self.colours[layer], self.blocks[layer]
+        out = z.detach().clone()
+        with torch.no_grad():
+            out[:, block] += (colours.to(z) - linear(z[:, block])) @ torch.linalg.pinv(linear.weight).T
+        return out
+
     def forward(self, h: torch.Tensor, z: torch.Tensor, zoom: Zoom | None = None) -> torch.Tensor:
         coverage, free = self.structure(h, zoom, z)
         painted = torch.einsum("bshw,bsc->bchw", coverage[:, :-1], self.palette(z))

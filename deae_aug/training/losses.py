@@ -48,6 +48,7 @@ class LossConfig:
     reg_t: Literal["sample", "element"] = "sample"
     reg_draws: int = 1
     reg_decoder_only: bool = False  # False: the reference (L_reg trains encoder and decoder)
+    reg_novel: float = 0.0  # 0: the reference (L_reg moves colour blocks towards partners only)
     foreground: float = 0.0  # 0: plain L1 (the reference)
     latent: float = 0.0  # 0: the reference (image-level swaps only)
     blend: float = 0.0  # 0: the reference (L_reg only constrains the other blocks)
@@ -182,9 +183,27 @@ class Interpolations:
     attribute: torch.Tensor  # (M,) k
 
 
-def interpolations(b: Groups, cfg: LossConfig, generator: torch.Generator | None) -> Interpolations:
-    """For each draw and each attribute in ``cfg.reg_attributes``, one interpolation per group."""
+NOVEL_CONTRAST = 60 / 127.5  # a new colour at least this far (60 RGB units) from the other layers'
+
+
+def novel_donors(model: Autoencoder, b: Groups, k: int, generator: torch.Generator | None) -> tuple:
+    """The centres with colour block ``k`` repainted a uniform random colour, and which of them keep
+    the contrast rule (a glyph painted like its background cannot be read, so L_reg cannot ask for
+    its letter): L_reg's exploration beyond the colours training shows."""
+    paint, layer = model.decoder.paint, model.cfg.style.index(k)
+    colours = (torch.rand(b.g, 3, generator=generator) * 2 - 1).to(b.zc)
+    others = torch.cat([paint.palette(b.zc)[:, :layer], paint.palette(b.zc)[:, layer + 1 :]], 1)
+    legible = (others - colours[:, None]).norm(dim=2).min(dim=1).values >= NOVEL_CONTRAST
+    return paint.repaint(b.zc, layer, colours), legible
+
+
+def interpolations(
+    b: Groups, cfg: LossConfig, generator: torch.Generator | None, model: Autoencoder | None = None
+) -> Interpolations:
+    """For each draw and each attribute in ``cfg.reg_attributes``, one interpolation per group;
+    with ``cfg.reg_novel``, that share of a colour layer's draws aims at a new colour instead."""
     g, k_count, d = b.zp.shape
+    layered = model is not None and model.decoder.paint is not None
     zc, zp, masks, device = b.zc, b.zp, b.masks, b.x.device
     attrs = list(cfg.reg_attributes) if cfg.reg_attributes is not None else list(range(k_count))
     out, keep, ends, ts, which = [], [], [], [], []
@@ -198,6 +217,10 @@ def interpolations(b: Groups, cfg: LossConfig, generator: torch.Generator | None
             )
             j = ((k + offset) % k_count).long().to(device)
             donor = zp[torch.arange(g, device=device), j]  # (G, D)
+            if cfg.reg_novel > 0 and layered and k in model.cfg.style and len(model.cfg.style) > 1:
+                novel, legible = novel_donors(model, b, k, generator)
+                chosen = legible & (torch.rand(g, generator=generator).to(device) < cfg.reg_novel)
+                donor = torch.where(chosen[:, None], novel, donor)
             shape = (g, 1) if cfg.reg_t == "sample" else (g, d)
             t = torch.rand(shape, generator=generator).to(device)
             moved = zc + t * (donor - zc)
@@ -315,7 +338,7 @@ def group_losses(
     if on["latent"]:  # before the other codes: autograd then sums gradients in the reference's order
         terms["latent"] = latent_loss(b)
     if on["reg"]:
-        interp = interpolations(b, cfg, generator)
+        interp = interpolations(b, cfg, generator, model)
         requests["reg"] = interp.codes.detach() if cfg.reg_decoder_only else interp.codes
     if on["counterfactual"]:
         requests["counterfactual"], fake_labels = counterfactual_codes(b, generator)

@@ -101,6 +101,7 @@ def loss_config(recipe: Recipe, dataset: AttributeDataset) -> LossConfig:
         reg_t=loss.reg_t,
         reg_draws=loss.reg_draws,
         reg_decoder_only=loss.reg_decoder_only,
+        reg_novel=loss.reg_novel,
         foreground=loss.foreground,
         latent=loss.latent,
         blend=loss.blend,

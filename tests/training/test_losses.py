@@ -4,7 +4,15 @@ import torch.nn.functional as F  # noqa: N812
 from torch import nn
 
 from deae_aug.models.autoencoder import Autoencoder, ModelConfig
-from deae_aug.training.losses import LossConfig, group_losses, head_loss, image_l1
+from deae_aug.training.losses import (
+    NOVEL_CONTRAST,
+    LossConfig,
+    encode_groups,
+    group_losses,
+    head_loss,
+    image_l1,
+    interpolations,
+)
 
 
 class OracleModel(Autoencoder):
@@ -271,3 +279,31 @@ def test_zoom_charges_only_scales_above_one_and_pulls_them_down():
     terms["zoom"].backward()
     assert float(linear.bias.grad) > 0  # gradient descent lowers the bias
     assert "zoom" not in group_losses(model, x, LossConfig())
+
+
+def test_reg_novel_aims_colour_draws_at_legible_new_colours_and_leaves_other_blocks():
+    """With reg_novel = 1 a colour layer's L_reg target paints a random colour (not the partner's),
+    legible against the other layer; other attributes still move towards their partners."""
+    cfg_model = ModelConfig(variant="deae", resolution=8, block_sizes=[3, 3, 3], widths=[4], fc=8,
+                            style=[1, 2], style_mode="layers")  # fmt: skip
+    torch.manual_seed(0)
+    model = Autoencoder(cfg_model)
+    x = torch.rand(64, 4, 3, 8, 8)
+    b = encode_groups(model, x, None, None)
+    paint = model.decoder.paint
+    for novel, k in ((1.0, 1), (0.0, 1), (1.0, 0)):
+        cfg = LossConfig(reg=1.0, reg_attributes=[k], reg_novel=novel)
+        interp = interpolations(b, cfg, torch.Generator().manual_seed(0), model)
+        ends, partners = interp.ends, b.zp[torch.arange(b.g), :, :]
+        is_partner = torch.stack([
+            torch.isclose(ends[:, model.blocks[k]], partners[:, j, model.blocks[k]]).all(1) for j in range(3)
+        ]).any(0)  # fmt: skip
+        if novel and k == 1:
+            moved = ~is_partner  # the rest kept the contrast rule by falling back to a partner
+            assert moved.float().mean() > 0.5
+            colours = paint.palette(ends[moved])
+            assert colours[:, 0].abs().max() <= 1 + 1e-5  # the drawn colour, painted exactly
+            assert ((colours[:, 0] - colours[:, 1]).norm(dim=1) >= NOVEL_CONTRAST - 1e-5).all()
+            assert torch.equal(ends[:, model.blocks[2]], b.zc[:, model.blocks[2]])  # one block at a time
+        else:
+            assert is_partner.all()
