@@ -35,6 +35,7 @@ from typing import Literal
 import torch
 import torch.nn.functional as F  # noqa: N812
 
+from deae_aug.data.fonts import MIN_CONTRAST
 from deae_aug.models.autoencoder import Autoencoder
 
 
@@ -183,7 +184,7 @@ class Interpolations:
     attribute: torch.Tensor  # (M,) k
 
 
-NOVEL_CONTRAST = 60 / 127.5  # a new colour at least this far (60 RGB units) from the other layers'
+NOVEL_CONTRAST = MIN_CONTRAST / 127.5  # the augmenter's legibility rule, in the decoder's [-1, 1]
 
 
 def novel_donors(model: Autoencoder, b: Groups, k: int, generator: torch.Generator | None) -> tuple:
