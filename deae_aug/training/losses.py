@@ -193,7 +193,8 @@ def novel_donors(model: Autoencoder, b: Groups, k: int, generator: torch.Generat
     its letter): L_reg's exploration beyond the colours training shows."""
     paint, layer = model.decoder.paint, model.cfg.style.index(k)
     colours = (torch.rand(b.g, 3, generator=generator) * 2 - 1).to(b.zc)
-    others = torch.cat([paint.palette(b.zc)[:, :layer], paint.palette(b.zc)[:, layer + 1 :]], 1)
+    palette = paint.palette(b.zc)
+    others = torch.cat([palette[:, :layer], palette[:, layer + 1 :]], 1)
     legible = (others - colours[:, None]).norm(dim=2).min(dim=1).values >= NOVEL_CONTRAST
     return paint.repaint(b.zc, layer, colours), legible
 
