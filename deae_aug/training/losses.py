@@ -50,6 +50,7 @@ class LossConfig:
     reg_draws: int = 1
     reg_decoder_only: bool = False  # False: the reference (L_reg trains encoder and decoder)
     reg_novel: float = 0.0  # 0: the reference (L_reg moves colour blocks towards partners only)
+    reg_t_max: float = 1.0  # 1: the reference (t in [0, 1]); above, learned blocks go past the partner
     foreground: float = 0.0  # 0: plain L1 (the reference)
     latent: float = 0.0  # 0: the reference (image-level swaps only)
     blend: float = 0.0  # 0: the reference (L_reg only constrains the other blocks)
@@ -225,6 +226,8 @@ def interpolations(
                 donor = torch.where(chosen[:, None], novel, donor)
             shape = (g, 1) if cfg.reg_t == "sample" else (g, d)
             t = torch.rand(shape, generator=generator).to(device)
+            if cfg.reg_t_max != 1 and not (layered and k in model.cfg.style):
+                t = t * cfg.reg_t_max  # past the partner: extrapolation (colour layers stay in gamut)
             moved = zc + t * (donor - zc)
             out.append(mix(zc, moved, masks[k]))
             keep.append((1 - masks[k]).expand(g, d))

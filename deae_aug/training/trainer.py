@@ -102,6 +102,7 @@ def loss_config(recipe: Recipe, dataset: AttributeDataset) -> LossConfig:
         reg_draws=loss.reg_draws,
         reg_decoder_only=loss.reg_decoder_only,
         reg_novel=loss.reg_novel,
+        reg_t_max=loss.reg_t_max,
         foreground=loss.foreground,
         latent=loss.latent,
         blend=loss.blend,

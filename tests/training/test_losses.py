@@ -307,3 +307,21 @@ def test_reg_novel_aims_colour_draws_at_legible_new_colours_and_leaves_other_blo
             assert torch.equal(ends[:, model.blocks[2]], b.zc[:, model.blocks[2]])  # one block at a time
         else:
             assert is_partner.all()
+
+
+def test_reg_t_max_explores_past_the_partner_on_learned_blocks_only():
+    """reg_t_max = 1.5 draws t in [0, 1.5] on a learned block, on the line through centre and
+    partner; a colour layer's t stays in [0, 1], so its colour stays a blend of the two."""
+    cfg_model = ModelConfig(variant="deae", resolution=8, block_sizes=[3, 3, 3], widths=[4], fc=8,
+                            style=[1, 2], style_mode="layers")  # fmt: skip
+    torch.manual_seed(0)
+    model = Autoencoder(cfg_model)
+    b = encode_groups(model, torch.rand(256, 4, 3, 8, 8), None, None)
+    for k, high in ((0, 1.5), (1, 1.0)):
+        interp = interpolations(b, LossConfig(reg_attributes=[k], reg_t_max=1.5), torch.Generator(), model)
+        block = model.blocks[k]
+        assert interp.t.max() <= high and interp.t.max() > high - 0.05
+        expected = b.zc[:, block] + interp.t[:, None] * (interp.ends[:, block] - b.zc[:, block])
+        assert torch.allclose(interp.codes[:, block], expected, atol=1e-5)
+        other = model.blocks[2]  # an attribute not moved
+        assert torch.equal(interp.codes[:, other], b.zc[:, other])
