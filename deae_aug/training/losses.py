@@ -14,6 +14,7 @@ Terms (image terms are L1, optionally weighted towards the glyph by ``foreground
   differ (a ratio, so collapsing every code to one point cannot lower it).
 - ``reg`` (DEAE's L_reg, paper eq. 2): interpolate block k towards a partner that differs in k,
   decode, re-encode; every other block must match the centre's, relative to the mean |code|.
+  ``reg_t_max`` > 1 lets t go past the partner on learned blocks (extrapolating edits).
   ``reg_decoder_only`` re-encodes without gradient to the encoder, so only the decoder answers.
 - ``blend``: an L_reg interpolation of a colour block decodes to the pixel blend of its ends.
 - ``classify``: each block's linear head predicts its attribute, also on L_reg's re-encodings
