@@ -227,7 +227,7 @@ def interpolations(
                 donor = torch.where(chosen[:, None], novel, donor)
             shape = (g, 1) if cfg.reg_t == "sample" else (g, d)
             t = torch.rand(shape, generator=generator).to(device)
-            if cfg.reg_t_max != 1 and not (layered and k in model.cfg.style):
+            if not (layered and k in model.cfg.style):
                 t = t * cfg.reg_t_max  # past the partner: extrapolation (colour layers stay in gamut)
             moved = zc + t * (donor - zc)
             out.append(mix(zc, moved, masks[k]))
