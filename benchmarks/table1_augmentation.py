@@ -3,8 +3,10 @@
 Splits of fonts_small (design.md 5): D_S (540 images), D_L (5,000), D_test (2,000, background
 colours never seen in training). Every row trains ResNet-18 from scratch with the same recipe
 (train_resnet18: AdamW, OneCycle, fixed steps and batch), so rows differ only in their images.
-DEAE and GSL-AE are trained once on D_S (seed 0, the fonts_small recipe, same steps) and
-reused; the seeds vary the synthesis draws and the classifier.
+DEAE and GSL-AE are trained once on D_S (the recipe's seed and steps) and reused; the seeds vary
+the synthesis draws and the classifier. With ``--autoencoder-per-seed``, seed i also trains its own
+DEAE and GSL-AE (``train.seed=i``), so a row's spread includes the autoencoder's, as a user who
+trains one autoencoder sees it.
 
 The synthetic images vary the recipe's ``augment.attributes`` (default: all but the label), as
 ``deae-aug augment`` does.
@@ -170,6 +172,11 @@ def main() -> None:
     parser.add_argument("--name", default="table1_augmentation", help="results file name")
     parser.add_argument("--eval", choices=("test", "val"), default="test", help="score on D_test or D_val")
     parser.add_argument("--reuse", help="results JSON of the same protocol to copy rows without a model from")
+    parser.add_argument(
+        "--autoencoder-per-seed",
+        action="store_true",
+        help="seed i trains its own DEAE and GSL-AE (train.seed=i), so the spread includes the autoencoder's",
+    )
     args = parser.parse_args()
     start = time.perf_counter()
     recipe = load_recipe(args.recipe, args.set)
@@ -197,28 +204,26 @@ def main() -> None:
     attributes = recipe.augment.attributes or [n for n in small.schema.names if n != label]
 
     oracle = oracle_for(build_dataset(recipe.data, recipe.source))[0]
-    models, train_seconds = {}, {}
     needed = [v for v, tag in (("deae", "DEAE"), ("gsl", "GSL-AE")) if any(tag in row for row in args.rows)]
-    for variant in needed:
-        tick = time.perf_counter()
-        run = f"{args.runs}/{recipe.name}-{variant}"
-        models[variant] = ensure_trained(
-            load_recipe(args.recipe, [*args.set, f"model.variant={variant}"]), run, "cpu"
-        )
-        train_seconds[variant] = time.perf_counter() - tick
-    if CEILING in args.rows:
-        models["rendered"] = None
-    paint = []  # the same new colours for every model and the renderer: the plan ignores the model
-    if recipe.augment.mode == "novel":
-        reference = models.get("deae") or models.get("gsl")
-        if reference is None:
-            raise SystemExit("augment.mode novel: the colour layers come from a DEAE or GSL-AE row; add one")
-        paint = colour_layers(reference, small.schema.names, attributes)
+    if recipe.augment.mode == "novel" and not needed:
+        raise SystemExit("augment.mode novel: the colour layers come from a DEAE or GSL-AE row; add one")
+    own_seed = recipe.seed if recipe.train.seed is None else recipe.train.seed
+    ae_seeds = list(range(args.seeds)) if args.autoencoder_per_seed else [own_seed]
+    train_seconds: dict[str, list[float]] = {variant: [] for variant in needed}
 
     results = {row: {"accuracy": [], "only_shift": [], "seconds": []} for row in ROWS if row in args.rows}
     reused = reusable_rows(args, results, protocol(args, recipe.augment, attributes, splits, small))
-    kept: dict[str, list[dict]] = {variant: [] for variant in models}
+    kept: dict[str, list[dict]] = {variant: [] for variant in needed + ["rendered"] * (CEILING in args.rows)}
+    models: dict = {}
     for seed in range(args.seeds):
+        if seed == 0 or args.autoencoder_per_seed:
+            models = autoencoders(args, recipe.name, needed, ae_seeds[seed], train_seconds)
+            if CEILING in args.rows:
+                models["rendered"] = None
+            paint = []  # the same new colours for every model and the renderer: the plan ignores the model
+            if recipe.augment.mode == "novel":
+                reference = next(m for m in models.values() if m is not None)
+                paint = colour_layers(reference, small.schema.names, attributes)
         small_x, small_y = data["small"]
         synthetic = {}
         for variant, model in models.items():
@@ -278,6 +283,7 @@ def main() -> None:
         **protocol(args, recipe.augment, attributes, splits, small),
         "overrides": args.set,
         "reused_rows": {"from": args.reuse, "rows": sorted(reused)} if reused else None,
+        "autoencoder_seeds": ae_seeds,
         "augmenter_train_seconds": train_seconds,
         "oracle_keeps": {
             variant: {
@@ -297,6 +303,20 @@ def main() -> None:
     }
     write_results(args.name, payload, table(payload, args, splits))
     print(table(payload, args, splits))
+
+
+def autoencoders(args: argparse.Namespace, name: str, needed: list[str], seed: int, seconds: dict) -> dict:
+    """The DEAE and GSL-AE runs the rows need, trained with ``train.seed=seed`` on first use (one
+    run folder per variant and seed); appends each one's training or loading time to ``seconds``."""
+    models = {}
+    for variant in needed:
+        tick = time.perf_counter()
+        per_seed = [f"train.seed={seed}"] if args.autoencoder_per_seed else []
+        recipe = load_recipe(args.recipe, [*args.set, f"model.variant={variant}", *per_seed])
+        suffix = f"-seed{seed}" if args.autoencoder_per_seed else ""
+        models[variant] = ensure_trained(recipe, f"{args.runs}/{name}-{variant}{suffix}", "cpu")
+        seconds[variant].append(time.perf_counter() - tick)
+    return models
 
 
 def protocol(args: argparse.Namespace, augment, attributes: list[str], splits: dict, small) -> dict:
@@ -350,6 +370,9 @@ def table(payload: dict, args: argparse.Namespace, splits: dict) -> str:
         f"only the background new ({payload['only_shift_test_images']} {args.eval} images) | s/run |",
         "|---|---|---|---|---|---|---|",
     ]
+    seeds = payload["autoencoder_seeds"]
+    if len(seeds) > 1:
+        lines.insert(1, f"Seed i trains its own DEAE and GSL-AE (`train.seed` = i: {seeds}).\n")
     sizes = {"D_S": len(splits["small"]), "D_L": len(splits["large"])}
     for row, r in payload["rows"].items():
         synthetic = any(tag in row for tag in ("DEAE", "GSL", "rendered"))
