@@ -182,6 +182,9 @@ class LossSection:
     # L_reg's t on a learned block (not a colour layer) is drawn in [0, reg_t_max]: above 1 it
     # explores past the partner, where extrapolating edits go. 1: the paper.
     reg_t_max: float = _bounded(1.0, ge=1.0, le=4.0)
+    # L_reg's moved block must also re-encode as the interpolated block (weight), so in-between
+    # codes draw in-between images rather than snapping to an end. 0: the paper (eq. 2).
+    reg_moved: float = _bounded(0.0, ge=0.0)
     # Image L1 weights each pixel by 1 + foreground * |pixel - the image's median colour|, so
     # small glyphs on a plain background are learned early; 0 is the reference's plain L1.
     foreground: float = _bounded(0.0, ge=0.0)

@@ -16,6 +16,8 @@ Terms (image terms are L1, optionally weighted towards the glyph by ``foreground
   decode, re-encode; every other block must match the centre's, relative to the mean |code|.
   ``reg_t_max`` > 1 lets t go past the partner on learned blocks (extrapolating edits).
   ``reg_decoder_only`` re-encodes without gradient to the encoder, so only the decoder answers.
+- ``moved``: L_reg's moved block must re-encode as the interpolated block itself, so that an
+  in-between code draws an in-between image instead of snapping to one end.
 - ``blend``: an L_reg interpolation of a colour block decodes to the pixel blend of its ends.
 - ``classify``: each block's linear head predicts its attribute, also on L_reg's re-encodings
   for the values they kept (so a block must tell apart values that never share an image).
@@ -52,6 +54,7 @@ class LossConfig:
     reg_decoder_only: bool = False  # False: the reference (L_reg trains encoder and decoder)
     reg_novel: float = 0.0  # 0: the reference (L_reg moves colour blocks towards partners only)
     reg_t_max: float = 1.0  # 1: the reference (t in [0, 1]); above, learned blocks go past the partner
+    reg_moved: float = 0.0  # 0: the reference (L_reg does not look at the moved block's re-encoding)
     foreground: float = 0.0  # 0: plain L1 (the reference)
     latent: float = 0.0  # 0: the reference (image-level swaps only)
     blend: float = 0.0  # 0: the reference (L_reg only constrains the other blocks)
@@ -62,7 +65,7 @@ class LossConfig:
 
     def weights(self) -> dict[str, float]:
         return {"recon": 1.0, "swap": self.swap, "latent": self.latent, "reg": self.reg, "cycle": self.cycle,
-                "blend": self.blend, "kl": self.beta, "classify": self.classify,
+                "moved": self.reg_moved, "blend": self.blend, "kl": self.beta, "classify": self.classify,
                 "counterfactual": self.counterfactual, "zoom": self.zoom}  # fmt: skip
 
 
@@ -247,6 +250,14 @@ def reg_loss(recoded: torch.Tensor, interp: Interpolations, decoder_only: bool) 
     return err / (interp.base.abs().mean().detach() + 1e-6)
 
 
+def moved_loss(recoded: torch.Tensor, interp: Interpolations) -> torch.Tensor:
+    """Distance of the re-encoded moved block from the interpolated one (the target carries no
+    gradient: the decoder and the encoder must realise the request, not move it)."""
+    moved = 1 - interp.keep
+    err = ((recoded - interp.codes.detach()).abs() * moved).sum() / moved.sum()
+    return err / (interp.base.abs().mean().detach() + 1e-6)
+
+
 def classify_loss(
     model: Autoencoder, b: Groups, recoded: torch.Tensor | None, interp: Interpolations | None
 ) -> torch.Tensor:
@@ -361,6 +372,8 @@ def group_losses(
         encoder = frozen_encode if cfg.reg_decoder_only else lambda m, images: m.encode(images)
         recoded = encoder(model, decoded["reg"])
         terms["reg"] = reg_loss(recoded, interp, cfg.reg_decoder_only)
+        if cfg.reg_moved > 0:
+            terms["moved"] = moved_loss(recoded, interp)
     if on["classify"]:
         terms["classify"] = classify_loss(model, b, recoded, interp if on["reg"] else None)
     if on["blend"]:

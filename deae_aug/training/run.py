@@ -95,7 +95,7 @@ def model_config(recipe: Recipe, dataset: AttributeDataset) -> ModelConfig:
 _BOOKKEEPING = ("steps", "log_every", "sample_every", "checkpoint_every", "workers")
 # L_reg's settings (and blend, which rides on L_reg's decodes): only DEAE reads them
 _DEAE_ONLY = ("reg", "reg_attributes", "reg_t", "reg_draws", "reg_decoder_only", "reg_novel",
-              "blend", "blend_attributes")  # fmt: skip
+              "reg_t_max", "reg_moved", "blend", "blend_attributes")  # fmt: skip
 _BETAVAE_ONLY = ("beta", "beta_warmup")  # the KL term: only the beta-VAE has one
 
 

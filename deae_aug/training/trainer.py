@@ -103,6 +103,7 @@ def loss_config(recipe: Recipe, dataset: AttributeDataset) -> LossConfig:
         reg_decoder_only=loss.reg_decoder_only,
         reg_novel=loss.reg_novel,
         reg_t_max=loss.reg_t_max,
+        reg_moved=loss.reg_moved,
         foreground=loss.foreground,
         latent=loss.latent,
         blend=loss.blend,

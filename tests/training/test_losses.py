@@ -12,6 +12,7 @@ from deae_aug.training.losses import (
     head_loss,
     image_l1,
     interpolations,
+    moved_loss,
 )
 
 
@@ -325,3 +326,28 @@ def test_reg_t_max_explores_past_the_partner_on_learned_blocks_only():
         assert torch.allclose(interp.codes[:, block], expected, atol=1e-5)
         other = model.blocks[2]  # an attribute not moved
         assert torch.equal(interp.codes[:, other], b.zc[:, other])
+
+
+def test_reg_moved_charges_the_moved_block_against_the_interpolated_one():
+    """reg_moved compares the re-encoded moved block with the interpolated block, and nothing
+    else; the target carries no gradient, the decoder gets one; off (0), the term is absent."""
+    cfg_model = ModelConfig(variant="deae", resolution=8, block_sizes=[3, 3, 3], widths=[4], fc=8)
+    torch.manual_seed(0)
+    model = Autoencoder(cfg_model)
+    x = torch.rand(8, 4, 3, 8, 8)
+    b = encode_groups(model, x, None, None)
+    interp = interpolations(b, LossConfig(reg_attributes=[1]), torch.Generator().manual_seed(0), model)
+    recoded = model.encode(model.decode(interp.codes))
+    block = model.blocks[1]
+    expected = (recoded[:, block] - interp.codes[:, block]).abs().mean() / interp.base.abs().mean()
+    assert torch.allclose(moved_loss(recoded, interp), expected)
+    elsewhere = recoded.clone()
+    elsewhere[:, model.blocks[0]] += 1.0  # a kept block re-encoded differently: L_reg's business
+    assert torch.equal(moved_loss(elsewhere, interp), moved_loss(recoded, interp))
+    assert not moved_loss(recoded.detach(), interp).requires_grad  # no gradient through the target
+    moved_loss(recoded, interp).backward()
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.decoder.parameters())
+    on = group_losses(model, x, LossConfig(reg=1.0, reg_moved=0.5), torch.Generator().manual_seed(0))
+    off = group_losses(model, x, LossConfig(reg=1.0), torch.Generator().manual_seed(0))
+    assert "moved" in on and on["moved"] > 0 and "moved" not in off
+    assert torch.allclose(on["total"] - off["total"], 0.5 * on["moved"], atol=1e-5)

@@ -132,14 +132,18 @@ def test_a_gsl_run_is_reused_whatever_the_settings_only_deae_reads(tmp_path):
     other = train(gsl(reg=0.5, reg_start=0.2), tmp_path / "gsl2", device="cpu", progress=False)
     assert same(trained, other, atol=1e-5)  # the same model (up to float summation order): reuse is right
     reused = ensure_trained(
-        gsl(reg=0.5, reg_start=0.2, beta=0.1), tmp_path / "gsl", device="cpu", progress=False
+        gsl(reg=0.5, reg_start=0.2, beta=0.1, reg_moved=0.5, reg_t_max=1.5),
+        tmp_path / "gsl",
+        device="cpu",
+        progress=False,
     )
     assert same(trained, reused)  # loaded, not trained again: GSL-AE reads neither L_reg nor beta
     with pytest.raises(UserError, match="train.loss.swap"):  # a setting GSL-AE does read
         ensure_trained(gsl(swap=0.5), tmp_path / "gsl", device="cpu", progress=False)
     train(tiny(steps=3), tmp_path / "deae", device="cpu", progress=False)
-    with pytest.raises(UserError, match="train.loss.reg"):  # DEAE reads L_reg's weight
-        ensure_trained(tiny(steps=3, loss={"reg": 0.5}), tmp_path / "deae", device="cpu", progress=False)
+    for key, value in (("reg", 0.5), ("reg_moved", 0.5)):  # DEAE reads L_reg's settings
+        with pytest.raises(UserError, match=f"train.loss.{key}"):
+            ensure_trained(tiny(steps=3, loss={key: value}), tmp_path / "deae", device="cpu", progress=False)
 
 
 def test_train_seed_reseeds_the_model_on_the_same_split(tmp_path):
