@@ -244,18 +244,24 @@ def interpolations(
     )
 
 
+def relative_l1(
+    recoded: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, interp: Interpolations
+) -> torch.Tensor:
+    """Mean |recoded - target| over ``mask``, relative to the mean |centre code| (without
+    gradient), so that shrinking the whole latent cannot lower it."""
+    err = ((recoded - target).abs() * mask).sum() / mask.sum()
+    return err / (interp.base.abs().mean().detach() + 1e-6)
+
+
 def reg_loss(recoded: torch.Tensor, interp: Interpolations, decoder_only: bool) -> torch.Tensor:
     base = interp.base.detach() if decoder_only else interp.base
-    err = ((recoded - base).abs() * interp.keep).sum() / interp.keep.sum()
-    return err / (interp.base.abs().mean().detach() + 1e-6)
+    return relative_l1(recoded, base, interp.keep, interp)
 
 
 def moved_loss(recoded: torch.Tensor, interp: Interpolations) -> torch.Tensor:
     """Distance of the re-encoded moved block from the interpolated one (the target carries no
     gradient: the decoder and the encoder must realise the request, not move it)."""
-    moved = 1 - interp.keep
-    err = ((recoded - interp.codes.detach()).abs() * moved).sum() / moved.sum()
-    return err / (interp.base.abs().mean().detach() + 1e-6)
+    return relative_l1(recoded, interp.codes.detach(), 1 - interp.keep, interp)
 
 
 def classify_loss(
