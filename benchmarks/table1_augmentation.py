@@ -213,8 +213,7 @@ def main() -> None:
 
     results = {row: {"accuracy": [], "only_shift": [], "seconds": []} for row in ROWS if row in args.rows}
     reused = reusable_rows(args, results, protocol(args, recipe.augment, attributes, splits, small))
-    kept: dict[str, list[dict]] = {variant: [] for variant in needed + ["rendered"] * (CEILING in args.rows)}
-    models: dict = {}
+    kept: dict[str, list[dict]] = {}  # per variant, per seed: what the oracle reads
     for seed in range(args.seeds):
         if seed == 0 or args.autoencoder_per_seed:
             models = autoencoders(args, recipe.name, needed, ae_seeds[seed], train_seconds)
@@ -228,7 +227,7 @@ def main() -> None:
         synthetic = {}
         for variant, model in models.items():
             images, records = synthetic_images(model, small, attributes, args.count, recipe, seed, paint)
-            kept[variant].append(fidelity(oracle, images, records, small, label))
+            kept.setdefault(variant, []).append(fidelity(oracle, images, records, small, label))
             labels = source_labels(small, records, col)
             synthetic[variant] = (
                 torch.cat([small_x, enlarge(images, args.scale)]),
@@ -308,12 +307,11 @@ def main() -> None:
 def autoencoders(args: argparse.Namespace, name: str, needed: list[str], seed: int, seconds: dict) -> dict:
     """The DEAE and GSL-AE runs the rows need, trained with ``train.seed=seed`` on first use (one
     run folder per variant and seed); appends each one's training or loading time to ``seconds``."""
+    per_seed, suffix = ([f"train.seed={seed}"], f"-seed{seed}") if args.autoencoder_per_seed else ([], "")
     models = {}
     for variant in needed:
         tick = time.perf_counter()
-        per_seed = [f"train.seed={seed}"] if args.autoencoder_per_seed else []
         recipe = load_recipe(args.recipe, [*args.set, f"model.variant={variant}", *per_seed])
-        suffix = f"-seed{seed}" if args.autoencoder_per_seed else ""
         models[variant] = ensure_trained(recipe, f"{args.runs}/{name}-{variant}{suffix}", "cpu")
         seconds[variant].append(time.perf_counter() - tick)
     return models

@@ -245,23 +245,23 @@ def interpolations(
 
 
 def relative_l1(
-    recoded: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, interp: Interpolations
+    recoded: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, base: torch.Tensor
 ) -> torch.Tensor:
-    """Mean |recoded - target| over ``mask``, relative to the mean |centre code| (without
+    """Mean |recoded - target| over ``mask``, relative to the mean |centre code| ``base`` (without
     gradient), so that shrinking the whole latent cannot lower it."""
     err = ((recoded - target).abs() * mask).sum() / mask.sum()
-    return err / (interp.base.abs().mean().detach() + 1e-6)
+    return err / (base.abs().mean().detach() + 1e-6)
 
 
 def reg_loss(recoded: torch.Tensor, interp: Interpolations, decoder_only: bool) -> torch.Tensor:
     base = interp.base.detach() if decoder_only else interp.base
-    return relative_l1(recoded, base, interp.keep, interp)
+    return relative_l1(recoded, base, interp.keep, interp.base)
 
 
 def moved_loss(recoded: torch.Tensor, interp: Interpolations) -> torch.Tensor:
     """Distance of the re-encoded moved block from the interpolated one (the target carries no
     gradient: the decoder and the encoder must realise the request, not move it)."""
-    return relative_l1(recoded, interp.codes.detach(), 1 - interp.keep, interp)
+    return relative_l1(recoded, interp.codes.detach(), 1 - interp.keep, interp.base)
 
 
 def classify_loss(
