@@ -2,7 +2,7 @@
 
 Splits of fonts_small (design.md 5): D_S (540 images), D_L (5,000), D_test (2,000, background
 colours never seen in training). Every row trains ResNet-18 from scratch with the same recipe
-(train_resnet18: AdamW, OneCycle, fixed steps and batch), so rows differ only in their images.
+(train_classifier: AdamW, OneCycle, fixed steps and batch), so rows differ only in their images.
 DEAE and GSL-AE are trained once on D_S (the recipe's seed and steps) and reused; the seeds vary
 the synthesis draws and the classifier. With ``--autoencoder-per-seed``, seed i also trains its own
 DEAE and GSL-AE (``train.seed=i``), so a row's spread includes the autoencoder's, as a user who
@@ -55,7 +55,7 @@ from deae_aug.augment.synthesis import plan_edits, planned_edits, synthesize
 from deae_aug.augment.transform import colour_layers
 from deae_aug.data.build import build_dataset
 from deae_aug.data.dataset import AttributeDataset, load_images, to_float, to_tensor
-from deae_aug.evaluate.classifier import accuracy, enlarge, train_resnet18
+from deae_aug.evaluate.classifier import accuracy, enlarge, train_classifier
 from deae_aug.evaluate.oracle import oracle_for
 from deae_aug.recipes import load_recipe
 from deae_aug.training.run import training_split
@@ -264,7 +264,7 @@ def main() -> None:
                 continue
             (x, y), augment = sets[row]
             tick = time.perf_counter()
-            model = train_resnet18(x, y, n_classes, steps=args.steps, seed=seed, augment=augment)
+            model = train_classifier(x, y, n_classes, steps=args.steps, seed=seed, augment=augment)
             acc = accuracy(model, *data["test"])
             results[row]["accuracy"].append(acc)
             test_x, test_y = data["test"]

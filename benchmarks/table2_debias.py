@@ -5,7 +5,7 @@ background, G2 (D-F) on 3, G3 (G-J) on all 6; D_UB has every letter on every bac
 is unbiased and disjoint from both. The sweep adds a share of bias-conflicting images to every
 G1/G2 letter: 5%, 1% and 0% (the paper's setting: G1 letters never leave their background).
 
-Rows (every ResNet-18 row trains with the same recipe, `train_resnet18`, --steps at batch 64;
+Rows (every ResNet-18 row trains with the same recipe, `train_classifier`, --steps at batch 64;
 by default the recipe's debias.classifier_steps, as `deae-aug debias` trains):
 - ERM: ResNet-18 on D_B.
 - Oracle: ResNet-18 on D_UB (does not depend on the setting).
@@ -51,7 +51,7 @@ from deae_aug.data.dataset import load_images
 from deae_aug.debias.latent import Debiaser
 from deae_aug.debias.rebalance import rebalance
 from deae_aug.debias.report import conflicting_mask
-from deae_aug.evaluate.classifier import enlarge, predict_proba, resnet18_classifier, train_resnet18
+from deae_aug.evaluate.classifier import enlarge, predict_proba, resnet18_classifier, train_classifier
 from deae_aug.evaluate.fairness import group_report
 from deae_aug.io import atomic_path
 from deae_aug.recipes import Recipe, load_recipe
@@ -116,7 +116,7 @@ def load_classifier(
 def training_set(
     name: str, recipe: Recipe, splits: dict, folder: Path, seed: int
 ) -> tuple[torch.Tensor, torch.Tensor, dict]:
-    """Images, labels and `train_resnet18` keyword arguments of the ResNet-18 row ``name``:
+    """Images, labels and `train_classifier` keyword arguments of the ResNet-18 row ``name``:
     erm, reweighting, groupdro (D_B), oracle (D_UB), rebalance (D_B plus decoded DEAE swaps) or
     rebalance_residual (D_B plus the swaps' decoded change added to their source images)."""
     label, bias = recipe.split.label, recipe.split.debias.bias
@@ -164,7 +164,7 @@ def trained_resnet(
     saved = load_classifier(path, key, n_classes, dilated)
     if saved is None:
         tick = time.perf_counter()
-        model = train_resnet18(
+        model = train_classifier(
             images, labels, n_classes, steps, seed=seed, dilated=dilated, progress=True, **kwargs
         )
         saved = model, time.perf_counter() - tick

@@ -188,6 +188,7 @@ def augment_command(
         seed=recipe.seed,
         progress=not quiet,
         residual=a.residual,
+        repaint=a.repaint,
         paint=paint,
         edits=tuple(a.edits),
         udv=a.mode == "udv",

@@ -73,14 +73,15 @@ def _violation(value: Any, meta: Mapping[str, Any]) -> str | None:
 class DataSection:
     """Which dataset, at which resolution, with which attribute values."""
 
-    dataset: Literal["fonts", "shapes", "manifest", "ilab"] = "fonts"
-    # fonts / shapes render at it (None: 32); manifest / ilab images are resized to it (as resize)
+    dataset: Literal["fonts", "shapes", "fashion", "manifest", "ilab"] = "fonts"
+    # fonts / shapes / fashion render at it (None: 32); manifest / ilab images are resized to it
     resolution: int | None = _bounded(None, ge=8)
-    # fonts / shapes: attribute -> value names, or N for the first N values
+    # fonts / shapes / fashion: attribute -> value names, or N for the first N values
     values: dict[str, list[str] | int] = field(default_factory=dict)
     block_size: int = _bounded(20, ge=1)
     block_sizes: dict[str, int] = field(default_factory=dict)
-    # manifest: CSV with a path column and attribute columns; ilab: the iLab Fonts root
+    # manifest: CSV with a path column and attribute columns; ilab: the iLab Fonts root;
+    # fashion: the folder of Fashion-MNIST's idx files (default: Debian's dataset-fashion-mnist)
     manifest: str | None = None
     root: str | None = None
     path_column: str = "path"
@@ -120,6 +121,8 @@ class DebiasSplit:
     test_per_label: int = _bounded(100, ge=1)
     # D_T with this many images per (label, bias value) group instead (replaces test_per_label)
     test_per_group: int | None = _bounded(None, ge=1)
+    # a validation split of this many images per (label, bias value) group, disjoint from D_T
+    val_per_group: int | None = _bounded(None, ge=1)
 
 
 @dataclass
@@ -159,6 +162,10 @@ class ModelSection:
     # attributes whose block only scales the drawing about the image centre (the size of a centred
     # object): a midway code draws the midway scale and cannot change the shape; empty: none
     zoom: list[str] = field(default_factory=list)
+    # style_mode layers: what the free layer may paint besides the style colours. rgb: any colour;
+    # grey: shading only; none: no free layer. Where a colour sits on the object and is tied to the
+    # class, only grey or none keep the colour in its block (docs/experiments/colored_fashion.md)
+    free_layer: Literal["rgb", "grey", "none"] = "rgb"
 
 
 @dataclass
@@ -207,6 +214,11 @@ class LossSection:
     # the largest size and every other size is an antialiased shrink of it, never a blurring
     # enlargement. 0: the scale is free.
     zoom: float = _bounded(0.0, ge=0.0)
+    # model.style colour layers (style_mode: layers) whose values are colour names paint the named
+    # colour: the L1 gap between each layer's colour and its value's RGB costs this much. It fixes
+    # which layer paints the object and which the background where the data alone cannot (a colour
+    # tied to the class). 0: the colours are learned from the images alone.
+    palette: float = _bounded(0.0, ge=0.0)
     # L_reg is off for this fraction of train.steps: DEAE first trains as GSL-AE (the reference
     # warm-started from a trained GSL-AE; from scratch the encoder collapses to one code).
     # None: 0.5, or 0 with train.init_from.
@@ -247,6 +259,8 @@ class AugmentSection:
     # how many attributes each image changes at once: [fewest, most], the count uniform between
     edits: list[int] = _bounded(default_factory=lambda: [1, 1], ge=1, length=2)
     residual: bool = False  # add the decoded change to the source image instead of the decode
+    # colour edits recolour the source's own pixels (texture kept); other edits as residual
+    repaint: bool = False
     out: str | None = None  # None: augmented/<name>
     run: str | None = None  # None: runs/<name>-<variant>
 
@@ -259,7 +273,10 @@ class DebiasSection:
     test_counterfactuals: int = _bounded(0, ge=0)  # latent mode: copies per test image to average over
     classifier_steps: int = _bounded(300, ge=1)  # rebalance mode: ResNet-18 steps (batch 64)
     classifier_scale: int = _bounded(1, ge=1)  # rebalance mode: ResNet-18 sees images enlarged this much
+    network: Literal["resnet18", "cnn"] = "resnet18"  # rebalance mode: the classifier (cnn: small and fast)
     residual: bool = False  # rebalance mode: synthetic image = source + decoded change (as augment.residual)
+    # rebalance mode, colour layers: the source's own pixels recoloured (coverage solved from its RGB)
+    repaint: bool = False
     out: str | None = None  # None: reports/<name>-<mode>
     run: str | None = None  # None: runs/<name>-<variant>
 

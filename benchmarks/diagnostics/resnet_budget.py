@@ -1,7 +1,7 @@
 """Is Table 2's ResNet-18 undertrained? The oracle's accuracy against its step budget, on held-out D_UB.
 
 Table 2 trains every ResNet-18 row for 150 steps of 64 images (about 5 epochs of D_B) so that
-three seeds fit in an hour here. This trains the oracle's recipe (`train_resnet18`) on 80% of
+three seeds fit in an hour here. This trains the oracle's recipe (`train_classifier`) on 80% of
 the unbiased D_UB for each step count and input scale (32-px images enlarged 1x, 2x: the
 standard stem shrinks 32 px to an 8x8 map before the first block) and scores it on the other
 20%: what the budget and the input size cost, measured without D_T.
@@ -23,7 +23,7 @@ from sklearn.model_selection import train_test_split
 from benchmarks.common import environment, summary, write_results
 from deae_aug.data.build import build_splits
 from deae_aug.data.dataset import load_images
-from deae_aug.evaluate.classifier import accuracy, enlarge, train_resnet18
+from deae_aug.evaluate.classifier import accuracy, enlarge, train_classifier
 from deae_aug.recipes import load_recipe
 
 
@@ -51,7 +51,7 @@ def main() -> None:
         for scale, steps in runs:
             tick = time.perf_counter()
             x = enlarge(images, scale)
-            model = train_resnet18(x[fit], y[fit], n_classes, steps, seed=seed, progress=True)
+            model = train_classifier(x[fit], y[fit], n_classes, steps, seed=seed, progress=True)
             seconds[scale, steps].append(time.perf_counter() - tick)
             scores[scale, steps].append(accuracy(model, x[held], y[held]))
             score = scores[scale, steps][-1]
@@ -60,7 +60,7 @@ def main() -> None:
         "benchmark": "resnet_budget",
         "recipe": args.recipe,
         "seeds": list(range(args.seeds)),
-        "what": "ResNet-18 (train_resnet18, batch 64) fitted on 80% of D_UB, scored on the other 20%",
+        "what": "ResNet-18 (train_classifier, batch 64) fitted on 80% of D_UB, scored on the other 20%",
         "accuracy": {f"{scale}x{steps}": summary(v) for (scale, steps), v in scores.items()},
         "train_seconds": {f"{scale}x{steps}": summary(v) for (scale, steps), v in seconds.items()},
         "wall_seconds": time.perf_counter() - start,

@@ -174,6 +174,7 @@ def synthesize(
     paint: Sequence[str] = (),
     edits: tuple[int, int] = (1, 1),
     udv: bool = False,
+    repaint: bool = False,
 ) -> Synthesis:
     """``count`` images from ``dataset``, each with some of ``attributes`` (how many: uniform in
     the range ``edits``) moved towards a partner's value, along a value's unit direction
@@ -182,6 +183,7 @@ def synthesize(
 
     ``residual`` adds the decoder's change, D(z') - D(z), to the source image instead of
     returning D(z'): the source keeps its own sharp glyph and only the edit is the model's.
+    ``repaint`` recolours the source's own pixels for colour edits (see ``DEAEAugment``).
     """
     plan = plan_edits(dataset, attributes, count, t_range, seed, paint, edits, udv)
     source = plan["source_index"].to_numpy(dtype=np.int64, copy=True)
@@ -189,6 +191,7 @@ def synthesize(
     augment = DEAEAugment(
         model, attributes=attributes, bank=images, bank_factors=torch.from_numpy(dataset.factors),
         schema_names=dataset.schema.names, residual=residual, mode="udv" if udv else "interpolate",
+        repaint=repaint,
     )  # fmt: skip
     params = plan_params(plan, dataset.schema)
     out = []

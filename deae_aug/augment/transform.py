@@ -31,7 +31,7 @@ from deae_aug.data.dataset import load_images, to_float
 from deae_aug.data.fonts import MIN_CONTRAST, format_color, parse_color
 from deae_aug.errors import UserError
 from deae_aug.explore.directions import block_scale, unit_directions, value_centres
-from deae_aug.explore.latent import encode, interpolate, repaint
+from deae_aug.explore.latent import encode, interpolate, recolour, repaint
 from deae_aug.models.autoencoder import Autoencoder
 from deae_aug.training.run import Run
 
@@ -74,6 +74,9 @@ class DEAEAugment(v2.Transform):
     resize : resize inputs of another size to the model's resolution and back, instead of failing
     residual : return the input plus the decoded change, D(z') - D(z), rather than D(z'): the
         image keeps its own detail (a sharp glyph) and only the edit comes from the model
+    repaint : recolour the input's own pixels (`recolour`: coverage solved from its RGB and the
+        model's palette) for the colour layers' edits; other blocks' edits are added as residual.
+        A photograph keeps its texture and shading, which a decoded coverage smooths away
     """
 
     # images only: masks, boxes, labels and other entries of a sample pass through untouched
@@ -94,6 +97,7 @@ class DEAEAugment(v2.Transform):
         resize: bool = False,
         residual: bool = False,
         device: str = "cpu",
+        repaint: bool = False,
         edits: tuple[int, int] = (1, 1),
     ) -> None:
         super().__init__()
@@ -105,7 +109,10 @@ class DEAEAugment(v2.Transform):
             raise UserError(f"DEAEAugment t_range must be (low, high) with low <= high, got {t_range}")
         self.run = None if isinstance(run, Autoencoder) else str(run)
         self.mode, self.p, self.t_range = mode, p, tuple(t_range)
+        if residual and repaint:
+            raise UserError("DEAEAugment: choose residual or repaint, not both")
         self.seed, self.resize, self.residual, self.device = seed, resize, residual, device
+        self.repaint = repaint
         self._cache: dict[str, Any] = {}  # model, bank codes, generator: rebuilt per process
         self._bank_images, self._bank_factors = bank, bank_factors
         if isinstance(run, Autoencoder):
@@ -357,10 +364,28 @@ class DEAEAugment(v2.Transform):
                 for i, e in ((i, e) for i, e in pairs if "value" in e):
                     udv, scale = self.directions(k)
                     z[i, model.blocks[k]] += e["t"] * scale * udv[e["value"]].to(device, z.dtype)
+            if self.repaint:
+                return self._recoloured(image, original, z).cpu()
             if not self.residual:
                 return model.decode(z).cpu()
             edited, recon = model.decode(torch.cat([z, original])).chunk(2)
             return (image + edited - recon).cpu()
+
+    def _recoloured(self, image: torch.Tensor, original: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """The colour layers' change painted on ``image``'s own pixels; other blocks' as residual."""
+        model = self.model
+        if model.decoder.paint is None:
+            raise UserError(
+                "DEAEAugment repaint needs colour attributes in model.style with model.style_mode: layers"
+            )
+        colours = model.cfg.dims(model.cfg.style)
+        shaped = z.clone()
+        shaped[:, colours] = original[:, colours]
+        if not torch.equal(shaped, original):
+            moved, recon = model.decode(torch.cat([shaped, original])).chunk(2)
+            image = image + moved - recon
+        palette = model.decoder.paint.palette
+        return recolour(image, palette(original), palette(z))
 
     def _to_float_batch(self, inpt: Any):
         """(B, 3, r, r) float in [-1, 1] at the model's resolution, and a function undoing it."""

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from deae_aug.data.dataset import AttributeDataset
+from deae_aug.data.fashion import FashionDataset
 from deae_aug.data.fonts import FontsDataset
 from deae_aug.data.manifest import SPLIT_NAMES, ILabFontsDataset, ManifestDataset, given_split_table
 from deae_aug.data.shapes import ShapesDataset
@@ -21,6 +22,15 @@ def build_dataset(data: DataSection, source: str = "recipe") -> AttributeDataset
         cls = FontsDataset if data.dataset == "fonts" else ShapesDataset
         try:
             dataset = cls(values=data.values or None, resolution=data.render_resolution)
+        except UserError as e:
+            raise RecipeError(f"Recipe key 'data.values' in {source}: {e}") from None
+    elif data.dataset == "fashion":
+        try:
+            dataset = FashionDataset(
+                root=data.root, values=data.values or None, resolution=data.render_resolution
+            )
+        except DataError:
+            raise
         except UserError as e:
             raise RecipeError(f"Recipe key 'data.values' in {source}: {e}") from None
     elif data.dataset == "manifest":
@@ -158,6 +168,7 @@ def build_splits(recipe: Recipe) -> dict[str, AttributeDataset]:
                 d.test_per_label,
                 recipe.seed,
                 d.test_per_group,
+                d.val_per_group,
             )
     except UserError as e:
         raise RecipeError(f"Recipe key 'split' in {recipe.source}: {e}") from None

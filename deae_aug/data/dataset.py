@@ -51,6 +51,9 @@ class AttributeDataset(Dataset):
     # colour attributes painted flat where ``mask()`` is 1 ("object") or 0 ("background"); judges
     # of edits must read the other attributes on colours outside the palette (see evaluate.oracle)
     paint_layers: Mapping[str, str] = MappingProxyType({})
+    # attributes no judge reads near-perfectly (a real photograph's class): the held-out accuracy
+    # the attribute oracle must reach for each, instead of its default (see evaluate.oracle)
+    oracle_require: Mapping[str, float] = MappingProxyType({})
 
     def load_image(self, index: int) -> np.ndarray:
         """The (H, W, 3) uint8 image of sample ``index``."""

@@ -44,7 +44,18 @@ V2_FONT_COLORS: dict[str, tuple[int, int, int]] = {
     "deepskyblue": (0, 191, 255),
     "deeppink": (255, 20, 147),
 }
-COLORS = {**ILAB_COLORS, **V2_FONT_COLORS}
+# Dark backgrounds for light objects (Colored Fashion-MNIST's garments, deae_aug.data.fashion).
+DARK_COLORS: dict[str, tuple[int, int, int]] = {
+    "black": (0, 0, 0),
+    "navy": (0, 0, 110),
+    "maroon": (110, 0, 0),
+    "darkgreen": (0, 70, 0),
+    "teal": (0, 100, 100),
+    "indigo": (60, 0, 110),
+    "saddlebrown": (110, 55, 15),
+    "darkslategray": (45, 70, 70),
+}
+COLORS = {**ILAB_COLORS, **V2_FONT_COLORS, **DARK_COLORS}
 # Glyph em size as a fraction of the image side.
 SIZES: dict[str, float] = {"small": 0.45, "medium": 0.65, "large": 0.85}
 ATTRIBUTES = ("letter", "size", "font_color", "bg_color", "font")

@@ -107,11 +107,14 @@ def debias_splits(
     test_per_label: int = 100,
     seed: int = 0,
     test_per_group: int | None = None,
+    val_per_group: int | None = None,
 ) -> dict[str, AttributeDataset]:
     """D_B / D_UB / D_T, each with ``per_label`` (test: ``test_per_label``) images per label value.
 
     ``test_per_group`` replaces ``test_per_label``: D_T then takes that many images from every
     (label, bias value) group, where a random draw per label leaves some groups with one image.
+    ``val_per_group`` adds ``val``, drawn as D_T is but disjoint from it: the split that chooses
+    a method's settings, so that D_T is read once.
     """
     if label == bias:
         raise UserError(f"label and bias must be different attributes, both are {label!r}")
@@ -122,7 +125,7 @@ def debias_splits(
     allowed = allowed_bias_values(groups, len(schema[bias].values))
     rng = np.random.default_rng(seed)
     used = np.zeros(len(factors), dtype=bool)
-    biased, unbiased, test = [], [], []
+    biased, unbiased, test, val = [], [], [], []
 
     def take(pool: np.ndarray, n: int, what: str, knob: str = "per_label") -> np.ndarray:
         pool = pool[~used[pool]]
@@ -143,12 +146,12 @@ def debias_splits(
         unbiased += [take(rows, per_label, f"unbiased split, {label}={name!r}")]
         if test_per_group is None:
             test += [take(rows, test_per_label, f"test split, {label}={name!r}")]
-            continue
         for value in range(len(schema[bias].values)):
             group = rows[factors[rows, bias_col] == value]
-            what = f"test split, {label}={name!r} and {bias}={schema[bias].values[value]!r}"
-            test += [take(group, test_per_group, what, "test_per_group")]
-    return {
-        name: dataset.select(np.sort(np.concatenate(parts)))
-        for name, parts in (("biased", biased), ("unbiased", unbiased), ("test", test))
-    }
+            where = f"{label}={name!r} and {bias}={schema[bias].values[value]!r}"
+            if test_per_group is not None:
+                test += [take(group, test_per_group, f"test split, {where}", "test_per_group")]
+            if val_per_group is not None:
+                val += [take(group, val_per_group, f"validation split, {where}", "val_per_group")]
+    parts = {"biased": biased, "unbiased": unbiased, "test": test} | ({"val": val} if val_per_group else {})
+    return {name: dataset.select(np.sort(np.concatenate(rows))) for name, rows in parts.items()}

@@ -20,7 +20,7 @@ from deae_aug.data.splits import BiasGroup, allowed_bias_values
 from deae_aug.debias.latent import Debiaser
 from deae_aug.debias.rebalance import rebalance
 from deae_aug.errors import RecipeError
-from deae_aug.evaluate.classifier import enlarge, predict_proba, train_resnet18
+from deae_aug.evaluate.classifier import enlarge, predict_proba, train_classifier
 from deae_aug.evaluate.fairness import accuracy_by_value, group_report
 from deae_aug.io import atomic_folder, atomic_path, atomic_write_text
 from deae_aug.recipes import Recipe
@@ -261,21 +261,24 @@ def _fit_latent(
 def _fit_rebalance(
     recipe: Recipe, model, biased, val, test_images, path: Path, device: str, progress: bool
 ) -> tuple[np.ndarray, dict]:
-    """ResNet-18 on D_B rebalanced with DEAE swaps, saved to ``path``: test probabilities and
-    details (nothing is chosen on a validation split: the recipe's steps and scale are used)."""
+    """The recipe's classifier (debias.network) on D_B rebalanced with DEAE swaps, saved to ``path``:
+    test probabilities and details (nothing is chosen on a validation split: the recipe's steps and
+    scale are used)."""
     label, residual, scale = recipe.split.label, recipe.debias.residual, recipe.debias.classifier_scale
-    images, labels, synthetic = rebalance(model, biased, label, bias_attribute(recipe), recipe.seed, residual)
-    classifier = train_resnet18(
+    bias, repaint = bias_attribute(recipe), recipe.debias.repaint
+    images, labels, synthetic = rebalance(model, biased, label, bias, recipe.seed, residual, repaint)
+    classifier = train_classifier(
         enlarge(images, scale), labels, len(biased.schema[label].values), recipe.debias.classifier_steps,
-        seed=recipe.seed, device=resolve_device(device), progress=progress,
+        seed=recipe.seed, device=resolve_device(device), progress=progress, network=recipe.debias.network,
     )  # fmt: skip
     state = {k: v.detach().contiguous().cpu() for k, v in classifier.state_dict().items()}
     with atomic_path(path) as tmp:
-        save_file(state, tmp, metadata={"input_scale": str(scale)})
+        save_file(state, tmp, metadata={"input_scale": str(scale), "network": recipe.debias.network})
     details = {
-        "classifier": "resnet18",
+        "classifier": recipe.debias.network,
         "classifier_scale": scale,
         "residual": residual,
+        "repaint": repaint,
         "synthetic_images": synthetic,
         "training_images": len(images),
     }

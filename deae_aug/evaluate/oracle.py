@@ -42,7 +42,7 @@ from deae_aug.errors import UserError
 from deae_aug.io import atomic_path, atomic_write_text
 from deae_aug.models.autoencoder import rescale
 
-ORACLE_VERSION = 4
+ORACLE_VERSION = 5
 MIN_ACCURACY = 0.98
 
 
@@ -203,9 +203,12 @@ def fit_oracle(
     seed: int = 0,
     device: str | torch.device = "cpu",
     progress: bool = True,
-    min_steps: int = 300,
+    min_steps: int = 2000,
 ) -> tuple[AttributeOracle, dict[str, float]]:
-    """Train on 90% of ``dataset``; return the oracle and its accuracy per attribute on the other 10%."""
+    """Train on 90% of ``dataset``; return the oracle and its accuracy per attribute on the other 10%.
+
+    ``epochs`` is a budget for large datasets; a small one trains for at least ``min_steps``: at
+    the earlier floor of 300 steps an oracle on Fonts cut to 3,240 images read the font at 73%."""
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
     images = load_images(dataset, progress)
@@ -267,8 +270,8 @@ def oracle_for(
 ) -> tuple[AttributeOracle, dict[str, float]]:
     """The cached oracle for ``dataset`` (trained on first use) and its held-out accuracy.
 
-    Raises if any attribute is read less accurately than ``require``: a weak judge would
-    make every score computed with it meaningless.
+    Raises if any attribute is read less accurately than ``require`` (or than the dataset's own
+    ``oracle_require`` for it): a weak judge would make every score computed with it meaningless.
     """
     folder = Path(cache or cache_root() / "oracles") / dataset_key(dataset)
     weights, meta_path = folder / "oracle.safetensors", folder / "meta.json"
@@ -284,10 +287,12 @@ def oracle_for(
             save_file(state, tmp)
         meta = {"schema": dataset.schema.to_dict(), "resolution": dataset.resolution, "accuracy": accuracy}
         atomic_write_text(meta_path, json.dumps(meta, indent=2))
-    weak = {n: a for n, a in accuracy.items() if a < require}
+    floors = {n: min(require, dataset.oracle_require.get(n, require)) for n in accuracy}
+    weak = {n: a for n, a in accuracy.items() if a < floors[n]}
     if weak:
+        wanted = ", ".join(f"{n} {floors[n]:.0%}" for n in weak)
         raise UserError(
-            f"attribute oracle reads {weak} below the required {require:.0%} held-out accuracy; "
+            f"attribute oracle reads {weak} below the required held-out accuracy ({wanted}); "
             f"delete {folder} to retrain it"
         )
     return oracle.to(device).eval(), accuracy

@@ -37,6 +37,7 @@ from deae_aug.errors import UserError
 Variant = Literal["gae", "betavae", "gsl", "deae"]
 VARIANTS = ("gae", "betavae", "gsl", "deae")
 STYLE_MODES = ("adain", "layers")
+FREE_LAYERS = ("rgb", "grey", "none")
 
 
 def default_widths(resolution: int) -> list[int]:
@@ -57,6 +58,7 @@ class ModelConfig:
     style: list[int] = field(default_factory=list)  # attributes kept out of the spatial layers
     style_mode: Literal["adain", "layers"] = "adain"  # how style blocks reach the image
     zoom: list[int] = field(default_factory=list)  # attributes that only scale the drawing
+    free_layer: Literal["rgb", "grey", "none"] = "rgb"  # what the layers decoder's free layer may paint
 
     def __post_init__(self) -> None:
         if self.variant not in VARIANTS:
@@ -77,6 +79,8 @@ class ModelConfig:
                 raise UserError(f"model.{key} must list distinct attribute positions, got {positions}")
         if self.style_mode not in STYLE_MODES:
             raise UserError(f"model.style_mode must be one of {STYLE_MODES}, got {self.style_mode!r}")
+        if self.free_layer not in FREE_LAYERS:
+            raise UserError(f"model.free_layer must be one of {FREE_LAYERS}, got {self.free_layer!r}")
         if set(self.zoom) & set(self.style):
             raise UserError("an attribute cannot be in both model.style and model.zoom; choose one")
         if len(self.style) + len(self.zoom) == len(self.block_sizes):
@@ -143,29 +147,40 @@ class StyleNorm(nn.Module):
 
 class Paint(nn.Module):
     """Colour-free layers from the decoder's last features, painted with one flat colour per
-    style block: coverage (softmax over style layers + one free layer) and the free layer's RGB
-    come from the content features alone; each colour is a linear map of its style block."""
+    style block: coverage (softmax over style layers + one free layer) and the free layer's paint
+    come from the content features alone; each colour is a linear map of its style block.
+
+    The free layer (``free_layer``) paints any RGB (``"rgb"``), only greys (``"grey"``: shading,
+    no hue) or does not exist (``"none"``: every pixel is a blend of the style colours). Where a
+    colour is tied to the class and sits on the object, an RGB free layer lets the content blocks
+    paint the colour themselves; with ``"grey"`` or ``"none"`` no weights can do that."""
 
     def __init__(self, cfg: ModelConfig, channels: int) -> None:
         super().__init__()
         blocks = cfg.blocks()
         self.blocks = [blocks[k] for k in cfg.style]
-        self.layers = len(cfg.style) + 1
-        self.out = nn.Conv2d(channels, self.layers + 3, 7, padding=3)  # coverage logits and free RGB
-        with torch.no_grad():  # the free layer starts at about 1% coverage: colours go to the style layers
-            self.out.bias[self.layers - 1] = -5.0
+        self.free = {"rgb": 3, "grey": 1, "none": 0}[cfg.free_layer]  # channels of the free layer's paint
+        self.layers = len(cfg.style) + (1 if self.free else 0)
+        self.out = nn.Conv2d(
+            channels, self.layers + self.free, 7, padding=3
+        )  # coverage logits and free paint
+        if self.free:
+            with (
+                torch.no_grad()
+            ):  # the free layer starts at about 1% coverage: colours go to the style layers
+                self.out.bias[self.layers - 1] = -5.0
         self.colours = nn.ModuleList(nn.Linear(cfg.block_sizes[k], 3) for k in cfg.style)
 
     def structure(
         self, h: torch.Tensor, zoom: Zoom | None = None, z: torch.Tensor | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """(B, S + 1, H, W) coverage summing to 1 at every pixel, and the (B, 3, H, W) free layer;
-        with ``zoom``, both scaled by the zoom blocks of ``z``."""
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(B, layers, H, W) coverage summing to 1 at every pixel, and the (B, 3, H, W) free layer
+        (None without one); with ``zoom``, both scaled by the zoom blocks of ``z``."""
         out = self.out(h)
         if zoom is not None:
             out = zoom(out, z)
-        logits, free = out.split([self.layers, 3], dim=1)
-        return logits.softmax(dim=1), free.tanh()
+        logits, free = out.split([self.layers, self.free], dim=1)
+        return logits.softmax(dim=1), free.tanh().expand(-1, 3, -1, -1) if self.free else None
 
     def palette(self, z: torch.Tensor) -> torch.Tensor:
         """(B, S, 3) colours of the style layers, in [-1, 1] for trained codes."""
@@ -183,8 +198,8 @@ class Paint(nn.Module):
 
     def forward(self, h: torch.Tensor, z: torch.Tensor, zoom: Zoom | None = None) -> torch.Tensor:
         coverage, free = self.structure(h, zoom, z)
-        painted = torch.einsum("bshw,bsc->bchw", coverage[:, :-1], self.palette(z))
-        return painted + coverage[:, -1:] * free
+        painted = torch.einsum("bshw,bsc->bchw", coverage[:, : len(self.blocks)], self.palette(z))
+        return painted if free is None else painted + coverage[:, -1:] * free
 
 
 class Zoom(nn.Module):
@@ -296,7 +311,7 @@ class Decoder(nn.Module):
             h = layer(h, style) if isinstance(layer, StyleNorm) else layer(h)
         return h
 
-    def structure(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def structure(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Colour-free coverage and free layer of a ``style_mode="layers"`` decoder (see ``Paint``)."""
         if self.paint is None:
             raise ValueError(

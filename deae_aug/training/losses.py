@@ -24,6 +24,7 @@ Terms (image terms are L1, optionally weighted towards the glyph by ``foreground
 - ``counterfactual``: a centre with block k from another group's centre must read, to the frozen
   encoder and heads, as the values it was built from.
 - ``kl``: beta-VAE's KL divergence to N(0, I).
+- ``palette``: each colour layer paints the RGB of its attribute's value (colour-named values).
 - ``zoom``: the excess over 1 of the zoom scales of the training codes, so the decoder draws at
   the largest size and the others are antialiased shrinks of it.
 What each addition measured is in docs/experiments/; lasting reasons in docs/design.md.
@@ -62,11 +63,14 @@ class LossConfig:
     classify: float = 0.0  # 0: the reference (labels are only used to form groups)
     counterfactual: float = 0.0  # 0: the reference (no decode is judged by the heads)
     zoom: float = 0.0  # 0: zoom scales are free (no zoom in the reference)
+    palette: float = 0.0  # 0: colour layers learn their colours from the images alone
+    palette_rgb: Sequence[torch.Tensor] = ()  # per model.cfg.style attribute, (values, 3) in [-1, 1]
 
     def weights(self) -> dict[str, float]:
         return {"recon": 1.0, "swap": self.swap, "latent": self.latent, "reg": self.reg, "cycle": self.cycle,
                 "moved": self.reg_moved, "blend": self.blend, "kl": self.beta, "classify": self.classify,
-                "counterfactual": self.counterfactual, "zoom": self.zoom}  # fmt: skip
+                "counterfactual": self.counterfactual, "zoom": self.zoom,
+                "palette": self.palette}  # fmt: skip
 
 
 def block_masks(model: Autoencoder, device: torch.device) -> torch.Tensor:
@@ -325,6 +329,16 @@ def zoom_loss(model: Autoencoder, b: Groups) -> torch.Tensor:
     return (model.decoder.zoom.scale(b.z.flatten(0, 1)) - 1).clamp(min=0).mean()
 
 
+def palette_loss(model: Autoencoder, b: Groups, rgb: Sequence[torch.Tensor]) -> torch.Tensor:
+    """L1 between each colour layer's colour and the RGB of the image's value of its attribute."""
+    labels = b.labels.flatten(0, 1)
+    painted = model.decoder.paint.palette(b.z.flatten(0, 1))  # (N, S, 3)
+    target = torch.stack(
+        [table.to(painted)[labels[:, k]] for k, table in zip(model.cfg.style, rgb, strict=True)], 1
+    )
+    return F.l1_loss(painted, target)
+
+
 def kl_loss(b: Groups) -> torch.Tensor:
     return -0.5 * (1 + b.logvar - b.mu.pow(2) - b.logvar.exp()).sum(dim=1).mean() / b.x[0, 0].numel()
 
@@ -393,6 +407,10 @@ def group_losses(
         terms["counterfactual"] = head_loss(model, judged, fake_labels, frozen=True)
     if on["cycle"]:
         terms["cycle"] = cycle_loss(model, b, decoded["cycle"], mj, cfg.foreground)
+    if cfg.palette > 0:
+        if labels is None or model.decoder.paint is None or len(cfg.palette_rgb) != len(model.cfg.style):
+            raise ValueError("the palette loss needs labels, colour layers and one RGB table per style block")
+        terms["palette"] = palette_loss(model, b, cfg.palette_rgb)
     if cfg.zoom > 0 and model.decoder.zoom is not None:
         terms["zoom"] = zoom_loss(model, b)
     if b.logvar is not None:

@@ -64,6 +64,14 @@ def check_attribute_keys(recipe: Recipe, dataset: AttributeDataset) -> None:
             f"Recipe key 'augment.mode' {where}: novel paints new colours, which needs some of "
             f"augment.attributes {varied} in model.style with model.style_mode: layers"
         )
+    for key, section in (("augment", a), ("debias", recipe.debias)):
+        if section.repaint and section.residual:
+            raise UserError(f"Recipe keys '{key}.repaint' and '{key}.residual' {where}: choose one")
+        if section.repaint and recipe.model.style_mode != "layers":
+            raise UserError(
+                f"Recipe key '{key}.repaint' {where} recolours colour layers: it needs model.style "
+                "with model.style_mode: layers"
+            )
 
 
 def attribute_positions(recipe: Recipe, dataset: AttributeDataset, key: str, names: list[str]) -> list[int]:
@@ -89,6 +97,7 @@ def model_config(recipe: Recipe, dataset: AttributeDataset) -> ModelConfig:
         style=attribute_positions(recipe, dataset, "model.style", recipe.model.style),
         style_mode=recipe.model.style_mode,
         zoom=attribute_positions(recipe, dataset, "model.zoom", recipe.model.zoom),
+        free_layer=recipe.model.free_layer,
     )
 
 

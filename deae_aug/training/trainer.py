@@ -23,6 +23,7 @@ from tqdm import tqdm
 
 import deae_aug
 from deae_aug.data.dataset import AttributeDataset
+from deae_aug.data.fonts import parse_color
 from deae_aug.data.sampler import GroupSampler
 from deae_aug.errors import UserError
 from deae_aug.io import atomic_write_text, remove_stale, save_png
@@ -111,7 +112,29 @@ def loss_config(recipe: Recipe, dataset: AttributeDataset) -> LossConfig:
         classify=loss.classify,
         counterfactual=loss.counterfactual,
         zoom=loss.zoom,
+        palette=loss.palette,
+        palette_rgb=palette_tables(recipe, dataset) if loss.palette else (),
     )
+
+
+def palette_tables(recipe: Recipe, dataset: AttributeDataset) -> list[torch.Tensor]:
+    """(values, 3) RGB in [-1, 1] of each model.style attribute, from its colour-named values."""
+    if recipe.model.style_mode != "layers" or not recipe.model.style:
+        raise UserError(
+            f"Recipe key 'train.loss.palette' in {recipe.source} needs model.style with "
+            "model.style_mode: layers"
+        )
+    tables = []
+    for name in recipe.model.style:
+        try:
+            rgb = [parse_color(v) for v in dataset.schema[name].values]
+        except UserError as e:
+            raise UserError(
+                f"Recipe key 'train.loss.palette' in {recipe.source}: attribute {name!r} has a value that "
+                f"is not a colour ({e}); set palette to 0"
+            ) from None
+        tables.append(torch.tensor(rgb, dtype=torch.float32) / 127.5 - 1)
+    return tables
 
 
 def learning_rate(t: TrainSection, step: int) -> float:

@@ -1,8 +1,10 @@
+import pytest
 import torch
 
 from deae_aug.data.build import build_splits
 from deae_aug.data.dataset import load_images
 from deae_aug.debias.rebalance import rebalance
+from deae_aug.errors import UserError
 from deae_aug.explore.latent import decode, decode_edit, encode
 from deae_aug.models.autoencoder import Autoencoder
 from deae_aug.recipes import recipe_from_dict
@@ -44,3 +46,19 @@ def test_rebalance_fills_every_pair_and_residual_keeps_the_source_glyphs():
         return torch.cdist(flat, real.flatten(1).float()).min(dim=1).values.mean().item()
 
     assert distance_to_nearest_real(residual) < 0.5 * distance_to_nearest_real(plain)
+
+
+def test_rebalance_repaint_keeps_real_images_and_needs_a_colour_layer():
+    biased, plain = biased_split_and_model()
+    recipe = recipe_from_dict(
+        {**RECIPE, "model": {**RECIPE["model"], "style": ["bg_color"], "style_mode": "layers"}}
+    )
+    model = Autoencoder(model_config(recipe, biased)).eval()
+    images, labels, synthetic = rebalance(model, biased, "letter", "bg_color", seed=0, repaint=True)
+    real = load_images(biased)
+    assert torch.equal(images[: len(real)], real) and synthetic == len(images) - len(real) > 0
+    assert torch.bincount(labels).unique().numel() == 1
+    with pytest.raises(UserError, match="residual or repaint"):
+        rebalance(model, biased, "letter", "bg_color", repaint=True, residual=True)
+    with pytest.raises(UserError, match="repaint needs 'bg_color' in model.style"):
+        rebalance(plain, biased, "letter", "bg_color", repaint=True)

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from deae_aug.errors import UserError
-from deae_aug.explore.latent import repaint
+from deae_aug.explore.latent import recolour, repaint
 from deae_aug.models.autoencoder import Autoencoder, ModelConfig
 
 
@@ -25,3 +25,18 @@ def test_repaint_refuses_a_block_that_is_not_a_colour_layer():
     model = Autoencoder(ModelConfig(resolution=16, block_sizes=[3, 4], fc=16, style=[1]))  # adain
     with pytest.raises(UserError, match="style_mode: layers"):
         repaint(model, torch.randn(1, 7), 1, torch.zeros(1, 3))
+
+
+def test_recolour_changes_the_layer_colours_on_the_images_own_pixels():
+    """An image that is coverage x garment colour + (1 - coverage) x background colour comes back
+    with the garment colour replaced and every pixel's coverage, texture included, kept."""
+    torch.manual_seed(0)
+    g = torch.rand(3, 1, 8, 8)
+    garment, background, new = torch.rand(3, 3) * 2 - 1, torch.rand(3, 3) * 2 - 1, torch.rand(3, 3) * 2 - 1
+    background[:, 0] = -garment[:, 0]  # keep the two colours apart
+    images = g * garment[..., None, None] + (1 - g) * background[..., None, None]
+    out = recolour(images, torch.stack([garment, background], 1), torch.stack([new, background], 1))
+    want = g * new[..., None, None] + (1 - g) * background[..., None, None]
+    assert torch.allclose(out, want.clamp(-1, 1), atol=1e-5)
+    same = recolour(images, torch.stack([garment, background], 1), torch.stack([garment, background], 1))
+    assert torch.allclose(same, images.clamp(-1, 1), atol=1e-6)

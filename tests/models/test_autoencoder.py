@@ -206,3 +206,32 @@ def test_zoom_learns_from_a_scale_of_exactly_one():
     model.decode(torch.randn(4, 7)).square().mean().backward()
     assert model.decoder.zoom.scales[0].weight.grad.abs().sum() > 0
     assert model.decoder.zoom.scales[0].bias.grad.abs() > 0
+
+
+@pytest.mark.parametrize("free_layer", ["grey", "none"])
+def test_a_free_layer_without_rgb_cannot_paint_a_hue(free_layer):
+    """Where a colour is tied to the class, an RGB free layer lets the content blocks paint it; a
+    grey free layer paints only greys, and without one every pixel blends the style colours."""
+    torch.manual_seed(0)
+    cfg = ModelConfig(
+        resolution=16, block_sizes=[3, 4, 2], fc=16, style=[1, 2], style_mode="layers", free_layer=free_layer
+    )
+    model = Autoencoder(cfg).eval()
+    for p in model.parameters():
+        p.data.normal_(0, 0.5)
+    z = torch.randn(4, 9)
+    coverage, free = model.decoder.structure(z)
+    palette = model.decoder.paint.palette(z)
+    painted = torch.einsum("bshw,bsc->bchw", coverage[:, :2], palette)
+    if free_layer == "none":
+        assert free is None and coverage.shape[1] == 2
+        assert torch.allclose(model.decode(z), painted, atol=1e-5)  # nothing but the style colours
+    else:
+        assert (
+            coverage.shape[1] == 3
+            and torch.equal(free[:, 0], free[:, 1])
+            and torch.equal(free[:, 1], free[:, 2])
+        )
+        assert torch.allclose(model.decode(z), painted + coverage[:, 2:] * free, atol=1e-5)
+    with pytest.raises(UserError, match="free_layer must be one of"):
+        ModelConfig(block_sizes=[3, 4], style=[1], style_mode="layers", free_layer="hsv")

@@ -351,3 +351,25 @@ def test_reg_moved_charges_the_moved_block_against_the_interpolated_one():
     off = group_losses(model, x, LossConfig(reg=1.0), torch.Generator().manual_seed(0))
     assert "moved" in on and on["moved"] > 0 and "moved" not in off
     assert torch.allclose(on["total"] - off["total"], 0.5 * on["moved"], atol=1e-5)
+
+
+def test_palette_charges_each_colour_layer_against_its_values_rgb():
+    torch.manual_seed(0)
+    model = Autoencoder(
+        ModelConfig(variant="gsl", resolution=8, block_sizes=[2, 3, 3], widths=[4], fc=8, style=[1, 2],
+                    style_mode="layers", free_layer="none")
+    )  # fmt: skip
+    x = torch.rand(2, 4, 3, 8, 8) * 2 - 1
+    labels = torch.randint(0, 2, (2, 4, 3))
+    rgb = [torch.tensor([[1.0, -1, -1], [-1, 1, -1]]), torch.tensor([[-1.0, -1, 1], [0, 0, 0]])]
+    for linear in model.decoder.paint.colours:  # every layer paints (0.5, 0.5, 0.5), whatever the code
+        nn.init.zeros_(linear.weight)
+        nn.init.constant_(linear.bias, 0.5)
+    flat = labels.flatten(0, 1)
+    want = torch.stack([rgb[0][flat[:, 1]], rgb[1][flat[:, 2]]], 1).sub(0.5).abs().mean()
+    terms = group_losses(model, x, LossConfig(palette=2.0, palette_rgb=rgb), labels=labels)
+    assert float(terms["palette"].detach()) == pytest.approx(float(want))
+    terms["palette"].backward()
+    assert model.decoder.paint.colours[0].bias.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="palette loss needs"):
+        group_losses(model, x, LossConfig(palette=1.0, palette_rgb=rgb[:1]), labels=labels)
