@@ -102,6 +102,7 @@ class AugmentationSplit:
     small: dict[str, list[str]] = field(default_factory=dict)
     max_large: int | None = _bounded(None, ge=1)
     max_test: int | None = _bounded(None, ge=1)
+    max_small: int | None = _bounded(None, ge=1)  # D_S: at most this many of the images ``small`` selects
 
 
 @dataclass
@@ -271,7 +272,8 @@ class DebiasSection:
     classifier: Literal["logistic", "mlp"] = "logistic"  # latent mode's classifier
     counterfactuals: int = _bounded(0, ge=0)  # latent mode: swapped-bias copies per image (0: paper)
     test_counterfactuals: int = _bounded(0, ge=0)  # latent mode: copies per test image to average over
-    classifier_steps: int = _bounded(300, ge=1)  # rebalance mode: ResNet-18 steps (batch 64)
+    classifier_steps: int = _bounded(300, ge=1)  # rebalance mode: classifier steps
+    classifier_batch: int = _bounded(64, ge=1)  # rebalance mode: images per classifier step
     classifier_scale: int = _bounded(1, ge=1)  # rebalance mode: ResNet-18 sees images enlarged this much
     network: Literal["resnet18", "cnn"] = "resnet18"  # rebalance mode: the classifier (cnn: small and fast)
     residual: bool = False  # rebalance mode: synthetic image = source + decoded change (as augment.residual)

@@ -152,7 +152,9 @@ def build_splits(recipe: Recipe) -> dict[str, AttributeDataset]:
     try:
         if split.augmentation is not None:
             a = split.augmentation
-            return augmentation_splits(dataset, a.held_out, a.small, a.max_large, a.max_test, recipe.seed)
+            return augmentation_splits(
+                dataset, a.held_out, a.small, a.max_large, a.max_test, recipe.seed, a.max_small
+            )
         if split.debias is not None:
             d = split.debias
             if split.label is None:

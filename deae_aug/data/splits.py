@@ -48,8 +48,10 @@ def augmentation_splits(
     max_large: int | None = None,
     max_test: int | None = None,
     seed: int = 0,
+    max_small: int | None = None,
 ) -> dict[str, AttributeDataset]:
-    """D_L / D_S / D_test. ``held_out`` values go to test only; ``small`` picks D_S inside D_L."""
+    """D_L / D_S / D_test. ``held_out`` values go to test only; ``small`` picks D_S inside D_L, at
+    most ``max_small`` of those images (real photographs: a few per class, not every one)."""
     if not held_out:
         raise UserError("augmentation split needs held_out values (e.g. bg_color: [...])")
     rng = np.random.default_rng(seed)
@@ -59,7 +61,7 @@ def augmentation_splits(
     for name, values in held_out.items():
         in_none &= ~value_mask(factors, schema, {name: values})
     large = np.flatnonzero(in_none)
-    small_rows = large[value_mask(factors[large], schema, small)]
+    small_rows = _subsample(large[value_mask(factors[large], schema, small)], max_small, rng)
     for name, rows in (("large", large), ("small", small_rows), ("test", test)):
         if len(rows) == 0:
             raise UserError(f"augmentation split {name!r} is empty; check held_out and small values")

@@ -269,6 +269,7 @@ def _fit_rebalance(
     images, labels, synthetic = rebalance(model, biased, label, bias, recipe.seed, residual, repaint)
     classifier = train_classifier(
         enlarge(images, scale), labels, len(biased.schema[label].values), recipe.debias.classifier_steps,
+        recipe.debias.classifier_batch,
         seed=recipe.seed, device=resolve_device(device), progress=progress, network=recipe.debias.network,
     )  # fmt: skip
     state = {k: v.detach().contiguous().cpu() for k, v in classifier.state_dict().items()}

@@ -1,0 +1,185 @@
+"""Augmentation on Colored Fashion-MNIST (paper Table 1's shape, on real garment photographs).
+
+recipes/fashion_small.yaml: D_S is 500 garments in 3 garment colours on 2 backgrounds; D_test
+(2,000) has 3 other garment colours on 2 other backgrounds. Validation: up to 2,000 D_L images
+whose garment and background colours D_S lacks, none of D_test's (`validation_split`). Every row
+trains the same small CNN (`small_cnn`, --steps at batch 128) on D_S plus its augmentation:
+- colour randomisation: per image, a random hue rotation, channel permutation and/or inversion;
+  which of them is chosen on validation;
+- TrivialAugment, RandAugment, AugMix: torchvision's v2 transforms, per image, default settings;
+- DEAE: `deae-aug augment`'s images (augment.count, novel garment and background colours), the
+  synthetic image made as the recipe says or as the alternatives, chosen on validation
+  (repaint: the source's pixels recoloured; decode: the decoder's drawing);
+- DEAE + the classic augmentation with the best validation accuracy, on D_S and DEAE's images.
+Seed i trains its own DEAE (train.seed=i) and classifiers, so a row's spread includes the
+autoencoder's. Choices use the mean validation accuracy over seeds; D_test is read once per row.
+
+Usage: python -m benchmarks.fashion_augmentation [--seeds 3] [--steps 500]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torchvision.transforms import v2
+
+from benchmarks.common import environment, percent, summary, validation_split, write_results
+from deae_aug.augment.synthesis import synthesize
+from deae_aug.augment.transform import colour_layers
+from deae_aug.data.build import build_splits
+from deae_aug.data.dataset import load_images
+from deae_aug.evaluate.classifier import accuracy, train_classifier
+from deae_aug.recipes import load_recipe
+from deae_aug.training.trainer import ensure_trained
+
+BATCH = 128
+COLOUR = {  # colour randomisation candidates, chosen on validation
+    "hue": [v2.ColorJitter(hue=0.5)],
+    "channels": [v2.RandomChannelPermutation()],
+    "invert": [v2.RandomInvert()],
+    "hue + channels": [v2.ColorJitter(hue=0.5), v2.RandomChannelPermutation()],
+    "hue + channels + invert": [v2.ColorJitter(hue=0.5), v2.RandomChannelPermutation(), v2.RandomInvert()],
+}
+CLASSIC = {
+    "TrivialAugment": [v2.TrivialAugmentWide()],
+    "RandAugment": [v2.RandAugment()],
+    "AugMix": [v2.AugMix()],
+}
+DEAE_OUTPUTS = ("repaint", "decode")
+
+
+def per_image(transforms: list) -> callable:
+    """A uint8 batch transform applying a fresh draw of ``transforms`` to each image (v2 applies one
+    draw per call)."""
+    chain = v2.Compose(transforms)
+    return lambda batch: torch.stack([chain(im) for im in batch])
+
+
+def deae_images(recipe, small, folder: Path, output: str, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``augment.count`` images synthesised from D_S as ``deae-aug augment`` does, and their labels."""
+    model = ensure_trained(recipe, folder, device="cpu", progress=True).cpu()
+    a, label = recipe.augment, recipe.split.label
+    attributes = a.attributes or [n for n in small.schema.names if n != label]
+    paint = colour_layers(model, small.schema.names, attributes) if a.mode == "novel" else []
+    s = synthesize(
+        model, small, attributes, a.count, tuple(a.t_range), seed, progress=False, paint=paint,
+        edits=tuple(a.edits), repaint=output == "repaint", residual=output == "residual",
+    )  # fmt: skip
+    col = small.schema.position(label)
+    labels = torch.from_numpy(small.factors[s.records["source_index"].to_numpy(), col].copy())
+    return s.images, labels
+
+
+class Seed:
+    """One seed's splits, images and classifier recipe; trains and scores rows."""
+
+    def __init__(self, args: argparse.Namespace, seed: int) -> None:
+        self.args, self.seed = args, seed
+        self.recipe = load_recipe(args.recipe, [*args.set, f"train.seed={seed}"])
+        splits = build_splits(self.recipe)
+        self.small = splits["small"]
+        val = validation_split(self.small, splits["large"], {"garment_color", "bg_color"})
+        col = self.small.schema.position(self.recipe.split.label)
+        self.n = len(self.small.schema[self.recipe.split.label].values)
+        self.data = {
+            name: (load_images(d), torch.from_numpy(d.factors[:, col].copy()))
+            for name, d in (("small", self.small), ("val", val), ("test", splits["test"]))
+        }
+        self.synthetic: dict[str, tuple] = {}
+
+    def fit(self, x: torch.Tensor, y: torch.Tensor, augment=None, extra_seconds: float = 0.0) -> dict:
+        start = time.perf_counter()
+        torch.manual_seed(self.seed)
+        model = train_classifier(
+            x, y, self.n, self.args.steps, BATCH, seed=self.seed, augment=augment, network="cnn"
+        )
+        out = {name: accuracy(model, *self.data[name]) for name in ("val", "test")}
+        print(f"seed {self.seed}: val {out['val']:.3f}", flush=True)
+        return out | {"seconds": time.perf_counter() - start + extra_seconds}
+
+    def classic(self, transforms: list | None) -> dict:
+        return self.fit(*self.data["small"], None if transforms is None else per_image(transforms))
+
+    def deae(self, output: str, transforms: list | None = None) -> dict:
+        if output not in self.synthetic:
+            start = time.perf_counter()
+            folder = self.args.runs / f"seed{self.seed}" / "deae"
+            images, labels = deae_images(self.recipe, self.small, folder, output, self.seed)
+            x, y = self.data["small"]
+            self.synthetic[output] = (
+                torch.cat([x, images]),
+                torch.cat([y, labels]),
+                time.perf_counter() - start,
+            )
+        x, y, seconds = self.synthetic[output]
+        return self.fit(x, y, None if transforms is None else per_image(transforms), seconds)
+
+
+def chosen(per_seed: list[dict], names: list[str]) -> str:
+    """The name of highest mean validation accuracy over seeds."""
+    return max(names, key=lambda k: np.mean([s[k]["val"] for s in per_seed]))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--recipe", type=Path, default=Path("recipes/fashion_small.yaml"))
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=500, help="classifier steps at batch 128, every row")
+    parser.add_argument("--set", action="append", default=[], help="recipe override KEY=VALUE")
+    parser.add_argument("--runs", type=Path, default=Path("runs/benchmarks/fashion_augmentation"))
+    args = parser.parse_args()
+    start = time.perf_counter()
+    seeds = [Seed(args, seed) for seed in range(args.seeds)]
+    augmenters = {**{f"colour: {k}": v for k, v in COLOUR.items()}, **CLASSIC}
+    per_seed = [{"D_S": s.classic(None)} | {k: s.classic(t) for k, t in augmenters.items()} for s in seeds]
+    colour = chosen(per_seed, [f"colour: {k}" for k in COLOUR])
+    classic = chosen(per_seed, list(augmenters))
+    for s, row in zip(seeds, per_seed, strict=True):
+        row.update({f"DEAE ({o})": s.deae(o) for o in DEAE_OUTPUTS})
+    output = chosen(per_seed, [f"DEAE ({o})" for o in DEAE_OUTPUTS])
+    for s, row in zip(seeds, per_seed, strict=True):
+        row[f"{output} + {classic}"] = s.deae(output.removeprefix("DEAE (").rstrip(")"), augmenters[classic])
+    rows = {
+        "D_S": "D_S",
+        f"D_S + colour randomisation ({colour.removeprefix('colour: ')})": colour,
+        **{f"D_S + {k}": k for k in CLASSIC},
+        f"D_S + DEAE ({output.removeprefix('DEAE (').rstrip(')')})": output,
+        f"D_S + DEAE + {classic.removeprefix('colour: ')}": f"{output} + {classic}",
+    }
+    results = {
+        row: {m: summary([s[key][m] for s in per_seed]) for m in ("test", "val", "seconds")}
+        for row, key in rows.items()
+    }
+    wall = time.perf_counter() - start
+    lines = [f"# Colored Fashion-MNIST augmentation (D_test accuracy, {args.seeds} seeds, %)", ""]
+    lines += ["| training set | D_test | validation | s |", "|---|---|---|---|"]
+    for row, stats in results.items():
+        lines.append(
+            f"| {row} | {percent(stats['test'])} | {percent(stats['val'])} | {stats['seconds']['mean']:.0f} |"
+        )
+    lines += [
+        "",
+        f"Small CNN, {args.steps} steps at batch {BATCH}; choices by mean validation accuracy (every "
+        f"candidate in the JSON). Wall time {wall / 60:.0f} min. docs/experiments/colored_fashion.md.",
+    ]
+    payload = {
+        "benchmark": "fashion_augmentation",
+        "recipe": str(args.recipe),
+        "overrides": args.set,
+        "seeds": list(range(args.seeds)),
+        "classifier": {"network": "cnn", "steps": args.steps, "batch": BATCH},
+        "chosen": {"colour randomisation": colour, "classic": classic, "deae_output": output},
+        "results": results,
+        "per_seed": per_seed,
+        "wall_seconds": wall,
+        "environment": environment(),
+    }
+    print(write_results("fashion_augmentation", payload, "\n".join(lines) + "\n"))
+
+
+if __name__ == "__main__":
+    main()
