@@ -17,7 +17,8 @@ same --steps at batch 128, chooses its settings by worst-group accuracy on the v
 - Oracle: the same CNN on D_UB (every class in every colour).
 Metrics: unbiased accuracy (D_T is balanced over groups), worst (class, colour) group, and
 accuracy on bias-conflicting images (colour other than the class's own), mean ± std over seeds.
-Each (share, seed) cell is saved under --runs as it finishes; a rerun reuses finished cells.
+Each (share, seed) cell is saved under --runs as it finishes; a rerun reuses finished cells, and
+`--cells-of-seed K` runs one seed's cells alone (in a second process on a second core).
 
 Usage: python -m benchmarks.colored_fashion [--seeds 3] [--shares 0 0.005 0.01 0.02 0.05] [--steps 500]
 """
@@ -167,6 +168,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--recipe", type=Path, default=Path("recipes/fashion_bias.yaml"))
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument(
+        "--cells-of-seed", type=int, help="only train and save this seed's cells (no table): a second process"
+    )
     parser.add_argument("--shares", type=float, nargs="+", default=[0.0, 0.005, 0.01, 0.02, 0.05])
     parser.add_argument("--steps", type=int, default=500, help="classifier steps at batch 128, every method")
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
@@ -175,6 +179,10 @@ def main() -> None:
     parser.add_argument("--name", default="colored_fashion")
     args = parser.parse_args()
     start = time.perf_counter()
+    if args.cells_of_seed is not None:  # one seed's cells, e.g. in a second process beside the first
+        for share in args.shares:
+            run_cell(args, share, args.cells_of_seed)
+        return
     cells = {(s, k): run_cell(args, s, k) for k in range(args.seeds) for s in args.shares}  # seed 0 first
     results = {
         m: {

@@ -7,19 +7,22 @@ trains the same small CNN (`small_cnn`, --steps at batch 128) on D_S plus its au
 - colour randomisation: per image, a random hue rotation, channel permutation and/or inversion;
   which of them is chosen on validation;
 - TrivialAugment, RandAugment, AugMix: torchvision's v2 transforms, per image, default settings;
-- DEAE: `deae-aug augment`'s images (augment.count, novel garment and background colours), the
-  synthetic image made as the recipe says or as the alternatives, chosen on validation
-  (repaint: the source's pixels recoloured; decode: the decoder's drawing);
-- DEAE + the classic augmentation with the best validation accuracy, on D_S and DEAE's images.
+- DEAE: `deae-aug augment`'s images (augment.count, novel garment and background colours), made
+  by repainting the source's pixels or by the decoder's drawing (decode); or `DEAEAugment` in the
+  classifier's loop (online: fresh novel colours every batch, repainted); chosen on validation;
+- the chosen DEAE with the classic augmentation of best validation accuracy on top.
 Seed i trains its own DEAE (train.seed=i) and classifiers, so a row's spread includes the
 autoencoder's. Choices use the mean validation accuracy over seeds; D_test is read once per row.
 
-Usage: python -m benchmarks.fashion_augmentation [--seeds 3] [--steps 500]
+``--reuse FILE`` copies the rows an earlier results JSON of the same protocol holds, seed by seed.
+
+Usage: python -m benchmarks.fashion_augmentation [--seeds 3] [--steps 500] [--reuse FILE]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from pathlib import Path
 
@@ -29,7 +32,7 @@ from torchvision.transforms import v2
 
 from benchmarks.common import environment, percent, summary, validation_split, write_results
 from deae_aug.augment.synthesis import synthesize
-from deae_aug.augment.transform import colour_layers
+from deae_aug.augment.transform import DEAEAugment, colour_layers
 from deae_aug.data.build import build_splits
 from deae_aug.data.dataset import load_images
 from deae_aug.evaluate.classifier import accuracy, train_classifier
@@ -118,6 +121,26 @@ class Seed:
         x, y, seconds = self.synthetic[output]
         return self.fit(x, y, None if transforms is None else per_image(transforms), seconds)
 
+    def deae_online(self, transforms: list | None = None) -> dict:
+        """DEAEAugment in the classifier's loop: every batch gets fresh novel colours, repainted on
+        the images' own pixels (D_S only; no images written)."""
+        start = time.perf_counter()
+        model = ensure_trained(self.recipe, self.args.runs / f"seed{self.seed}" / "deae", device="cpu").cpu()
+        x, y = self.data["small"]
+        a, names = self.recipe.augment, self.small.schema.names
+        attributes = a.attributes or [n for n in names if n != self.recipe.split.label]
+        deae = DEAEAugment(
+            model, attributes=attributes, mode="novel", edits=tuple(a.edits), bank=x, repaint=True,
+            bank_factors=torch.from_numpy(self.small.factors), schema_names=names, seed=self.seed,
+        )  # fmt: skip
+        classic = None if transforms is None else per_image(transforms)
+
+        def augment(batch: torch.Tensor) -> torch.Tensor:  # a fresh draw per image
+            out = deae.augment_batch(batch)[0]
+            return out if classic is None else classic(out)
+
+        return self.fit(x, y, augment, time.perf_counter() - start)
+
 
 def chosen(per_seed: list[dict], names: list[str]) -> str:
     """The name of highest mean validation accuracy over seeds."""
@@ -131,24 +154,42 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=500, help="classifier steps at batch 128, every row")
     parser.add_argument("--set", action="append", default=[], help="recipe override KEY=VALUE")
     parser.add_argument("--runs", type=Path, default=Path("runs/benchmarks/fashion_augmentation"))
+    parser.add_argument(
+        "--reuse", type=Path, help="results JSON of the same protocol: its rows are copied, not retrained"
+    )
     args = parser.parse_args()
     start = time.perf_counter()
     seeds = [Seed(args, seed) for seed in range(args.seeds)]
+    per_seed = json.loads(args.reuse.read_text())["per_seed"] if args.reuse else [{} for _ in seeds]
+
+    def each_seed(key: str, make) -> None:
+        """Row ``key`` on every seed (``make(seed)``), unless the reused results hold it."""
+        for s, row in zip(seeds, per_seed, strict=True):
+            if key not in row:
+                row[key] = make(s)
+
     augmenters = {**{f"colour: {k}": v for k, v in COLOUR.items()}, **CLASSIC}
-    per_seed = [{"D_S": s.classic(None)} | {k: s.classic(t) for k, t in augmenters.items()} for s in seeds]
+    each_seed("D_S", lambda s: s.classic(None))
+    for key, transforms in augmenters.items():
+        each_seed(key, lambda s, t=transforms: s.classic(t))
     colour = chosen(per_seed, [f"colour: {k}" for k in COLOUR])
     classic = chosen(per_seed, list(augmenters))
-    for s, row in zip(seeds, per_seed, strict=True):
-        row.update({f"DEAE ({o})": s.deae(o) for o in DEAE_OUTPUTS})
-    output = chosen(per_seed, [f"DEAE ({o})" for o in DEAE_OUTPUTS])
-    for s, row in zip(seeds, per_seed, strict=True):
-        row[f"{output} + {classic}"] = s.deae(output.removeprefix("DEAE (").rstrip(")"), augmenters[classic])
+    for output in DEAE_OUTPUTS:
+        each_seed(f"DEAE ({output})", lambda s, o=output: s.deae(o))
+    each_seed("DEAE online (repaint)", lambda s: s.deae_online())
+    variants = [*(f"DEAE ({o})" for o in DEAE_OUTPUTS), "DEAE online (repaint)"]
+    output = chosen(per_seed, variants)
+    combined = f"{output} + {classic}"
+    if output.startswith("DEAE online"):
+        each_seed(combined, lambda s: s.deae_online(augmenters[classic]))
+    else:
+        each_seed(combined, lambda s: s.deae(output.removeprefix("DEAE (").rstrip(")"), augmenters[classic]))
     rows = {
         "D_S": "D_S",
         f"D_S + colour randomisation ({colour.removeprefix('colour: ')})": colour,
         **{f"D_S + {k}": k for k in CLASSIC},
-        f"D_S + DEAE ({output.removeprefix('DEAE (').rstrip(')')})": output,
-        f"D_S + DEAE + {classic.removeprefix('colour: ')}": f"{output} + {classic}",
+        **{f"D_S + {v}": v for v in variants},
+        f"D_S + {output} + {classic.removeprefix('colour: ')}": combined,
     }
     results = {
         row: {m: summary([s[key][m] for s in per_seed]) for m in ("test", "val", "seconds")}

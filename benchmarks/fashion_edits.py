@@ -11,6 +11,8 @@ The attribute oracle (trained on the whole injected dataset, 70,000 photographs,
 reads each edit. Reported: colour read as requested, garment class kept (the oracle's class on
 the edit equals its class on the source), background kept, and the class against the true label.
 
+Draws docs/figures/fashion-edits.png (seed 0: one test garment per class, each way).
+
 Usage: python -m benchmarks.fashion_edits [--seeds 3] [--share 0]
 """
 
@@ -26,14 +28,14 @@ import torch
 from benchmarks.colored_fashion import share_name
 from benchmarks.common import environment, percent, summary, write_results
 from deae_aug.data.build import build_dataset, build_splits
-from deae_aug.data.dataset import load_images
+from deae_aug.data.dataset import load_images, to_float
 from deae_aug.data.fonts import parse_color
-from deae_aug.debias.rebalance import repaint_pixels
 from deae_aug.evaluate.oracle import oracle_for
-from deae_aug.explore.latent import decode_edit, encode, repaint
+from deae_aug.explore.latent import decode_edit, encode, recolour, repaint
 from deae_aug.recipes import load_recipe
 from deae_aug.training.samples import to_uint8
 from deae_aug.training.trainer import ensure_trained
+from deae_aug.viz import image_grid
 
 EDITS = ("decode", "residual", "repaint")
 METRICS = ("colour_read", "class_kept", "background_kept", "class_correct")
@@ -44,11 +46,24 @@ def edited_images(model, images: torch.Tensor, k: int, targets: torch.Tensor) ->
     codes = encode(model, images)
     edited = repaint(model, codes, k, targets)
     paint = model.decoder.paint
-    out = {"repaint": repaint_pixels(images, paint.palette(codes), paint.palette(edited))}
+    recoloured = recolour(to_float(images), paint.palette(codes), paint.palette(edited))
+    out = {"repaint": recoloured.add(1).mul(127.5).round().to(torch.uint8)}
     for name, source in (("decode", None), ("residual", images)):
         made = decode_edit(model, edited, codes, source)
         out[name] = torch.from_numpy(to_uint8(made)).permute(0, 3, 1, 2)
     return out
+
+
+def figure(images: torch.Tensor, made: dict, test, target: np.ndarray, path: Path, n: int = 10) -> None:
+    """One D_T image per class and its edit each way: the picture of what each way keeps."""
+    rows = [int(np.flatnonzero(test.factors[:, 0] == c)[0]) for c in range(n)]
+    colours = test.schema["garment_color"].values
+    tiles = [images[rows], *(made[e][rows] for e in EDITS)]
+    grid = torch.cat(tiles).permute(0, 2, 3, 1).numpy()
+    labels = ["source", *EDITS]
+    columns = [f"to {colours[target[r]]}" for r in rows]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image_grid(grid, n, labels, scale=3, column_labels=columns).save(path)
 
 
 def run_seed(args: argparse.Namespace, seed: int, oracle) -> dict:
@@ -67,6 +82,8 @@ def run_seed(args: argparse.Namespace, seed: int, oracle) -> dict:
     with torch.no_grad():
         before = oracle.predict(images)
         made = edited_images(model, images, k, palette[target])
+    if seed == 0:
+        figure(images, made, test, target, args.figure)
     y, b = schema.position("garment"), schema.position("bg_color")
     out = {}
     for name, edits in made.items():
@@ -90,6 +107,7 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], help="recipe override KEY=VALUE")
     parser.add_argument("--runs", type=Path, default=Path("runs/benchmarks/colored_fashion"),
                         help="where benchmarks.colored_fashion trained its DEAEs (reused)")  # fmt: skip
+    parser.add_argument("--figure", type=Path, default=Path("docs/figures/fashion-edits.png"))
     args = parser.parse_args()
     start = time.perf_counter()
     recipe = load_recipe(args.recipe, args.set)

@@ -307,7 +307,7 @@ class DEAEAugment(v2.Transform):
         if not params["apply"]:
             return inpt
         image, restore = self._to_float_batch(inpt)
-        out = self._edit(image, [params])
+        out = self._edit(image, [params] * len(image))  # a batch gets one draw, as every v2 transform
         return restore(out)
 
     # -- the batched form ------------------------------------------------------------------

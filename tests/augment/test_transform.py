@@ -194,6 +194,9 @@ def test_batched_form_matches_per_sample(run):
         if not q["apply"]:
             assert torch.equal(out[i], x[i])
     assert {q["apply"] for q in params} == {True, False}  # both branches ran (seed 0 draws both)
+    whole = aug.transform(x, params[0] | {"apply": True})  # called on a batch: one draw for all, as v2
+    for i in range(6):
+        assert (aug.transform(x[i], params[0] | {"apply": True}).int() - whole[i].int()).abs().max() <= 1
 
 
 def test_residual_adds_the_decoded_change_to_the_input(run):
