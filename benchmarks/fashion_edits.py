@@ -31,7 +31,8 @@ from deae_aug.data.build import build_dataset, build_splits
 from deae_aug.data.dataset import load_images, to_float
 from deae_aug.data.fonts import parse_color
 from deae_aug.evaluate.oracle import oracle_for
-from deae_aug.explore.latent import decode_edit, encode, recolour, repaint
+from deae_aug.explore.latent import decode_edit, encode, repaint
+from deae_aug.models.autoencoder import recolour
 from deae_aug.recipes import load_recipe
 from deae_aug.training.samples import to_uint8
 from deae_aug.training.trainer import ensure_trained

@@ -220,6 +220,11 @@ class LossSection:
     # which layer paints the object and which the background where the data alone cannot (a colour
     # tied to the class). 0: the colours are learned from the images alone.
     palette: float = _bounded(0.0, ge=0.0)
+    # L_reg on real pixels: each centre image recoloured on its own pixels (its colours known from
+    # its colour-named values) to another value of one colour layer, re-encoded: that layer must
+    # paint the new colour and every other block stay. Where a colour is tied to the class it keeps
+    # the encoder from reading the colour off the shape. 0: off.
+    recolour: float = _bounded(0.0, ge=0.0)
     # L_reg is off for this fraction of train.steps: DEAE first trains as GSL-AE (the reference
     # warm-started from a trained GSL-AE; from scratch the encoder collapses to one code).
     # None: 0.5, or 0 with train.init_from.

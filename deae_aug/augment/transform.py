@@ -31,8 +31,8 @@ from deae_aug.data.dataset import load_images, to_float
 from deae_aug.data.fonts import MIN_CONTRAST, format_color, parse_color
 from deae_aug.errors import UserError
 from deae_aug.explore.directions import block_scale, unit_directions, value_centres
-from deae_aug.explore.latent import encode, interpolate, recolour, repaint
-from deae_aug.models.autoencoder import Autoencoder
+from deae_aug.explore.latent import encode, interpolate, repaint
+from deae_aug.models.autoencoder import Autoencoder, recolour
 from deae_aug.training.run import Run
 
 MODES = ("interpolate", "swap", "udv", "novel")

@@ -17,8 +17,8 @@ import torch
 
 from deae_aug.data.dataset import AttributeDataset, load_images, to_float
 from deae_aug.errors import UserError
-from deae_aug.explore.latent import decode_edit, encode, recolour, swap
-from deae_aug.models.autoencoder import Autoencoder
+from deae_aug.explore.latent import decode_edit, encode, swap
+from deae_aug.models.autoencoder import Autoencoder, recolour
 from deae_aug.training.samples import to_uint8
 
 

@@ -81,19 +81,6 @@ def repaint(model: Autoencoder, codes: torch.Tensor, k: int, colours: torch.Tens
     return paint.repaint(codes, model.cfg.style.index(k), colours)
 
 
-def recolour(images: torch.Tensor, before: torch.Tensor, after: torch.Tensor) -> torch.Tensor:
-    """``images`` (N, 3, H, W) in [-1, 1] with their colour layers' colours (N, S, 3) changed from
-    ``before`` to ``after`` on their own pixels: a layered decoder's image is its layers' coverage
-    times their colours, so each pixel's coverage (summing to 1) is solved by least squares from its
-    RGB, then x + sum_s a_s (after_s - before_s). Texture and shading the decoder would not redraw
-    stay, and what the layers do not explain is kept as it is."""
-    last = before[:, -1, :, None, None]  # (N, 3, 1, 1)
-    basis = (before[:, :-1] - before[:, -1:]).transpose(1, 2)  # (N, 3, S-1): layer s minus the last
-    coverage = torch.einsum("nsc,nchw->nshw", torch.linalg.pinv(basis), images - last).clamp(0, 1)
-    coverage = torch.cat([coverage, (1 - coverage.sum(1, keepdim=True)).clamp(min=0)], 1)
-    return (images + torch.einsum("nshw,nsc->nchw", coverage, after - before)).clamp(-1, 1)
-
-
 def interpolation_path(base: torch.Tensor, target: torch.Tensor, block: slice, steps: int) -> torch.Tensor:
     """(steps, D) codes from ``base`` (t=0) to ``base`` with ``target``'s block (t=1); 1-D inputs."""
     t = torch.linspace(0, 1, steps)

@@ -25,6 +25,10 @@ Terms (image terms are L1, optionally weighted towards the glyph by ``foreground
   encoder and heads, as the values it was built from.
 - ``kl``: beta-VAE's KL divergence to N(0, I).
 - ``palette``: each colour layer paints the RGB of its attribute's value (colour-named values).
+- ``recolour``: L_reg on real pixels: each centre recoloured on its own pixels to another value of
+  one colour layer (exact through the layer model, the colours known from the labels), re-encoded:
+  that layer must paint the new colour and every other block stay, so no block reads a colour
+  from the shape it was tied to.
 - ``zoom``: the excess over 1 of the zoom scales of the training codes, so the decoder draws at
   the largest size and the others are antialiased shrinks of it.
 What each addition measured is in docs/experiments/; lasting reasons in docs/design.md.
@@ -40,7 +44,7 @@ import torch
 import torch.nn.functional as F  # noqa: N812
 
 from deae_aug.data.fonts import MIN_CONTRAST
-from deae_aug.models.autoencoder import Autoencoder
+from deae_aug.models.autoencoder import Autoencoder, recolour
 
 
 @dataclass
@@ -65,12 +69,13 @@ class LossConfig:
     zoom: float = 0.0  # 0: zoom scales are free (no zoom in the reference)
     palette: float = 0.0  # 0: colour layers learn their colours from the images alone
     palette_rgb: Sequence[torch.Tensor] = ()  # per model.cfg.style attribute, (values, 3) in [-1, 1]
+    recolour: float = 0.0  # 0: the encoder sees only the training images' own colours
 
     def weights(self) -> dict[str, float]:
         return {"recon": 1.0, "swap": self.swap, "latent": self.latent, "reg": self.reg, "cycle": self.cycle,
                 "moved": self.reg_moved, "blend": self.blend, "kl": self.beta, "classify": self.classify,
                 "counterfactual": self.counterfactual, "zoom": self.zoom,
-                "palette": self.palette}  # fmt: skip
+                "palette": self.palette, "recolour": self.recolour}  # fmt: skip
 
 
 def block_masks(model: Autoencoder, device: torch.device) -> torch.Tensor:
@@ -339,6 +344,28 @@ def palette_loss(model: Autoencoder, b: Groups, rgb: Sequence[torch.Tensor]) -> 
     return F.l1_loss(painted, target)
 
 
+def recolour_loss(
+    model: Autoencoder, b: Groups, rgb: Sequence[torch.Tensor], generator: torch.Generator | None
+) -> torch.Tensor:
+    """Each centre recoloured on its own pixels: one random colour layer takes another value's RGB.
+    Re-encoded, that layer must paint the new colour (L1) and every other block must equal the
+    centre's code (relative L1, target without gradient)."""
+    device, rows = b.x.device, torch.arange(b.g, device=b.x.device)
+    labels = b.labels[:, 0]  # (G, K)
+    before = torch.stack([t.to(b.zc)[labels[:, k]] for k, t in zip(model.cfg.style, rgb, strict=True)], 1)
+    layer = torch.randint(len(rgb), (b.g,), generator=generator).to(device)
+    after = before.clone()
+    for s, (k, table) in enumerate(zip(model.cfg.style, rgb, strict=True)):
+        n = len(table)
+        shift = torch.randint(1, max(n, 2), (b.g,), generator=generator).to(device)  # any other value
+        new = (labels[:, k] + shift) % n
+        after[:, s] = torch.where((layer == s)[:, None], table.to(b.zc)[new], before[:, s])
+    z = model.encode(recolour(b.x[:, 0], before, after))
+    keep = 1 - b.masks[torch.tensor(model.cfg.style, device=device)[layer]]  # (G, D)
+    painted = model.decoder.paint.palette(z)[rows, layer]
+    return relative_l1(z, b.zc.detach(), keep, b.zc) + F.l1_loss(painted, after[rows, layer])
+
+
 def kl_loss(b: Groups) -> torch.Tensor:
     return -0.5 * (1 + b.logvar - b.mu.pow(2) - b.logvar.exp()).sum(dim=1).mean() / b.x[0, 0].numel()
 
@@ -411,6 +438,10 @@ def group_losses(
         if labels is None or model.decoder.paint is None or len(cfg.palette_rgb) != len(model.cfg.style):
             raise ValueError("the palette loss needs labels, colour layers and one RGB table per style block")
         terms["palette"] = palette_loss(model, b, cfg.palette_rgb)
+    if cfg.recolour > 0:
+        if labels is None or model.decoder.paint is None or len(cfg.palette_rgb) != len(model.cfg.style):
+            raise ValueError("the recolour loss needs labels, colour layers and one RGB table per style block")
+        terms["recolour"] = recolour_loss(model, b, cfg.palette_rgb, generator)
     if cfg.zoom > 0 and model.decoder.zoom is not None:
         terms["zoom"] = zoom_loss(model, b)
     if b.logvar is not None:

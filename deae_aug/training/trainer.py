@@ -113,7 +113,8 @@ def loss_config(recipe: Recipe, dataset: AttributeDataset) -> LossConfig:
         counterfactual=loss.counterfactual,
         zoom=loss.zoom,
         palette=loss.palette,
-        palette_rgb=palette_tables(recipe, dataset) if loss.palette else (),
+        palette_rgb=palette_tables(recipe, dataset) if loss.palette or loss.recolour else (),
+        recolour=loss.recolour,
     )
 
 
@@ -121,7 +122,7 @@ def palette_tables(recipe: Recipe, dataset: AttributeDataset) -> list[torch.Tens
     """(values, 3) RGB in [-1, 1] of each model.style attribute, from its colour-named values."""
     if recipe.model.style_mode != "layers" or not recipe.model.style:
         raise UserError(
-            f"Recipe key 'train.loss.palette' in {recipe.source} needs model.style with "
+            f"Recipe keys 'train.loss.palette' and 'recolour' in {recipe.source} need model.style with "
             "model.style_mode: layers"
         )
     tables = []

@@ -2,8 +2,8 @@ import pytest
 import torch
 
 from deae_aug.errors import UserError
-from deae_aug.explore.latent import recolour, repaint
-from deae_aug.models.autoencoder import Autoencoder, ModelConfig
+from deae_aug.explore.latent import repaint
+from deae_aug.models.autoencoder import Autoencoder, ModelConfig, recolour
 
 
 def test_repaint_paints_any_colour_exactly_and_touches_nothing_else():

@@ -373,3 +373,35 @@ def test_palette_charges_each_colour_layer_against_its_values_rgb():
     assert model.decoder.paint.colours[0].bias.grad.abs().sum() > 0
     with pytest.raises(ValueError, match="palette loss needs"):
         group_losses(model, x, LossConfig(palette=1.0, palette_rgb=rgb[:1]), labels=labels)
+
+
+def test_recolour_reencodes_real_pixels_with_one_colour_layer_changed():
+    """The term encodes each centre recoloured on its own pixels: the same coverage, one layer's
+    colour replaced by another value's, the other kept; it trains the encoder."""
+    torch.manual_seed(0)
+    model = Autoencoder(
+        ModelConfig(variant="gsl", resolution=8, block_sizes=[2, 3, 3], widths=[4], fc=8, style=[1, 2],
+                    style_mode="layers", free_layer="none")
+    )  # fmt: skip
+    rgb = [torch.tensor([[1.0, -1, -1], [-1, 1, -1], [-1, -1, 1]]), torch.tensor([[-1.0, -1, -1], [1, 1, 1]])]
+    labels = torch.stack(
+        [torch.randint(0, 2, (3, 4)), torch.randint(0, 3, (3, 4)), torch.randint(0, 2, (3, 4))], 2
+    )
+    g = torch.rand(3, 4, 1, 8, 8)
+    x = g * rgb[0][labels[..., 1]][..., None, None] + (1 - g) * rgb[1][labels[..., 2]][..., None, None]
+    seen = []
+    encode = model.encode
+    model.encode = lambda images: seen.append(images) or encode(images)
+    terms = group_losses(model, x, LossConfig(recolour=1.0, palette_rgb=rgb), labels=labels)
+    recoloured, coverage = seen[-1], g[:, 0]
+    for i in range(3):
+        blends = [
+            (f, b) for f in range(3) for b in range(2)
+            if torch.allclose(recoloured[i], coverage[i] * rgb[0][f][:, None, None]
+                              + (1 - coverage[i]) * rgb[1][b][:, None, None], atol=1e-4)
+        ]  # fmt: skip
+        assert len(blends) == 1  # the centre's own coverage, one garment and one background colour
+        (f, b), own = blends[0], labels[i, 0]
+        assert (f != own[1]) + (b != own[2]) == 1  # exactly one layer took another value
+    terms["recolour"].backward()
+    assert model.encoder.fc[-1].weight.grad.abs().sum() > 0
