@@ -78,7 +78,7 @@ class DataSection:
     resolution: int | None = _bounded(None, ge=8)
     # fonts / shapes / fashion: attribute -> value names, or N for the first N values
     values: dict[str, list[str] | int] = field(default_factory=dict)
-    block_size: int = _bounded(20, ge=1)
+    block_size: int = _bounded(20, ge=1, le=4096)
     block_sizes: dict[str, int] = field(default_factory=dict)
     # manifest: CSV with a path column and attribute columns; ilab: the iLab Fonts root;
     # fashion: the folder of Fashion-MNIST's idx files (default: Debian's dataset-fashion-mnist)

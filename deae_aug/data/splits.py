@@ -89,6 +89,8 @@ def allowed_bias_values(groups: Sequence[BiasGroup], n_bias: int) -> dict[str, t
     so labels of a one-value group get different bias values and the bias predicts the label."""
     allowed, rank = {}, 0
     for group in groups:
+        if not group.labels:
+            raise UserError("every bias group needs its label values (split.debias.groups[].labels)")
         if not 1 <= group.n_bias_values <= n_bias:
             raise UserError(f"n_bias_values must be between 1 and {n_bias}, got {group.n_bias_values}")
         for label in group.labels:
