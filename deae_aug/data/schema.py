@@ -27,7 +27,9 @@ class Attribute:
         if len(self.values) != len(set(self.values)):
             raise UserError(f"attribute {self.name!r} lists a value twice: {list(self.values)}")
         if not 1 <= self.block_size <= 4096:
-            raise UserError(f"attribute {self.name!r} needs a block_size from 1 to 4096, got {self.block_size}")
+            raise UserError(
+                f"attribute {self.name!r} needs a block_size from 1 to 4096, got {self.block_size}"
+            )
 
     def index(self, value: str) -> int:
         try:

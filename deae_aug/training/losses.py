@@ -440,7 +440,9 @@ def group_losses(
         terms["palette"] = palette_loss(model, b, cfg.palette_rgb)
     if cfg.recolour > 0:
         if labels is None or model.decoder.paint is None or len(cfg.palette_rgb) != len(model.cfg.style):
-            raise ValueError("the recolour loss needs labels, colour layers and one RGB table per style block")
+            raise ValueError(
+                "the recolour loss needs labels, colour layers and one RGB table per style block"
+            )
         terms["recolour"] = recolour_loss(model, b, cfg.palette_rgb, generator)
     if cfg.zoom > 0 and model.decoder.zoom is not None:
         terms["zoom"] = zoom_loss(model, b)
