@@ -39,7 +39,7 @@ from benchmarks.common import environment, percent, summary, validation_split, w
 from deae_aug.augment.synthesis import synthesize
 from deae_aug.augment.transform import DEAEAugment, colour_layers
 from deae_aug.data.build import build_splits
-from deae_aug.data.dataset import load_images, to_float
+from deae_aug.data.dataset import from_float, load_images, to_float
 from deae_aug.data.fonts import MIN_CONTRAST, parse_color
 from deae_aug.evaluate.classifier import accuracy, train_classifier
 from deae_aug.models.autoencoder import recolour
@@ -181,9 +181,7 @@ class Seed:
             after[close] = torch.from_numpy(rng.uniform(0, 255, size=(int(close.sum()), 2, 3))).float()
             close = (after[:, 0] - after[:, 1]).norm(dim=1) < MIN_CONTRAST
         drawn = recolour(to_float(x[rows]), before / 127.5 - 1, after / 127.5 - 1)
-        return self.fit(
-            torch.cat([x, drawn.add(1).mul(127.5).round().to(torch.uint8)]), torch.cat([y, y[rows]])
-        )
+        return self.fit(torch.cat([x, from_float(drawn)]), torch.cat([y, y[rows]]))
 
     def deae_named(self, transforms: list | None = None) -> dict:
         """DEAE's repaint to named colours: each D_S photograph drawn again with garment and
@@ -200,7 +198,7 @@ class Seed:
         source = to_float(x[rows])
         with torch.no_grad():
             before = model.decoder.paint.palette(model.encode(source))
-        drawn = recolour(source, before, torch.stack(after, 1)).add(1).mul(127.5).round().to(torch.uint8)
+        drawn = from_float(recolour(source, before, torch.stack(after, 1)))
         augment = None if transforms is None else per_image(transforms)
         seconds = time.perf_counter() - start
         return self.fit(torch.cat([x, drawn]), torch.cat([y, y[rows]]), augment, extra_seconds=seconds)

@@ -30,13 +30,11 @@ import torch
 from benchmarks.colored_fashion import share_name
 from benchmarks.common import environment, percent, summary, write_results
 from deae_aug.data.build import build_dataset, build_splits
-from deae_aug.data.dataset import load_images, to_float
+from deae_aug.data.dataset import from_float, load_images
 from deae_aug.data.fonts import parse_color
 from deae_aug.evaluate.oracle import oracle_for
-from deae_aug.explore.latent import decode_edit, encode, repaint
-from deae_aug.models.autoencoder import recolour
+from deae_aug.explore.latent import decode_edit, encode, repaint, repaint_edit
 from deae_aug.recipes import load_recipe
-from deae_aug.training.samples import to_uint8
 from deae_aug.training.trainer import ensure_trained
 from deae_aug.viz import image_grid
 
@@ -49,12 +47,9 @@ def edited_images(model, images: torch.Tensor, k: int, targets: torch.Tensor) ->
     """uint8 images with attribute k's colour layer painted ``targets`` ((N, 3) in [-1, 1]), each way."""
     codes = encode(model, images)
     edited = repaint(model, codes, k, targets)
-    paint = model.decoder.paint
-    recoloured = recolour(to_float(images), paint.palette(codes), paint.palette(edited))
-    out = {"repaint": recoloured.add(1).mul(127.5).round().to(torch.uint8)}
+    out = {"repaint": from_float(repaint_edit(model, edited, codes, images))}
     for name, source in (("decode", None), ("residual", images)):
-        made = decode_edit(model, edited, codes, source)
-        out[name] = torch.from_numpy(to_uint8(made)).permute(0, 3, 1, 2)
+        out[name] = from_float(decode_edit(model, edited, codes, source))
     return out
 
 

@@ -31,8 +31,8 @@ from deae_aug.data.dataset import load_images, to_float
 from deae_aug.data.fonts import MIN_CONTRAST, format_color, parse_color
 from deae_aug.errors import UserError
 from deae_aug.explore.directions import block_scale, unit_directions, value_centres
-from deae_aug.explore.latent import encode, interpolate, repaint
-from deae_aug.models.autoencoder import Autoencoder, recolour
+from deae_aug.explore.latent import encode, interpolate, repaint, repaint_edit
+from deae_aug.models.autoencoder import Autoencoder
 from deae_aug.training.run import Run
 
 MODES = ("interpolate", "swap", "udv", "novel")
@@ -365,27 +365,11 @@ class DEAEAugment(v2.Transform):
                     udv, scale = self.directions(k)
                     z[i, model.blocks[k]] += e["t"] * scale * udv[e["value"]].to(device, z.dtype)
             if self.repaint:
-                return self._recoloured(image, original, z).cpu()
+                return repaint_edit(model, z, original, image).cpu()
             if not self.residual:
                 return model.decode(z).cpu()
             edited, recon = model.decode(torch.cat([z, original])).chunk(2)
             return (image + edited - recon).cpu()
-
-    def _recoloured(self, image: torch.Tensor, original: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-        """The colour layers' change painted on ``image``'s own pixels; other blocks' as residual."""
-        model = self.model
-        if model.decoder.paint is None:
-            raise UserError(
-                "DEAEAugment repaint needs colour attributes in model.style with model.style_mode: layers"
-            )
-        colours = model.cfg.dims(model.cfg.style)
-        shaped = z.clone()
-        shaped[:, colours] = original[:, colours]
-        if not torch.equal(shaped, original):
-            moved, recon = model.decode(torch.cat([shaped, original])).chunk(2)
-            image = image + moved - recon
-        palette = model.decoder.paint.palette
-        return recolour(image, palette(original), palette(z))
 
     def _to_float_batch(self, inpt: Any):
         """(B, 3, r, r) float in [-1, 1] at the model's resolution, and a function undoing it."""

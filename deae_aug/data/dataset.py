@@ -33,6 +33,11 @@ def to_float(images: torch.Tensor) -> torch.Tensor:
     return images.float().div(127.5).sub(1)
 
 
+def from_float(images: torch.Tensor) -> torch.Tensor:
+    """Float images (..., 3, H, W) in [-1, 1] -> uint8, the inverse of `to_float`."""
+    return images.clamp(-1, 1).add(1).mul(127.5).round().to(torch.uint8)
+
+
 class AttributeDataset(Dataset):
     """Images with one integer factor per schema attribute.
 

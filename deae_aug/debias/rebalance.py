@@ -15,11 +15,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from deae_aug.data.dataset import AttributeDataset, load_images, to_float
+from deae_aug.data.dataset import AttributeDataset, from_float, load_images
 from deae_aug.errors import UserError
-from deae_aug.explore.latent import decode_edit, encode, swap
-from deae_aug.models.autoencoder import Autoencoder, recolour
-from deae_aug.training.samples import to_uint8
+from deae_aug.explore.latent import decode_edit, encode, repaint_edit, swap
+from deae_aug.models.autoencoder import Autoencoder
 
 
 @torch.no_grad()
@@ -37,7 +36,7 @@ def rebalance(
     Each pair gets as many images as the most frequent pair has: the real ones, topped up with
     images of that label whose bias block is swapped in from a random image with that bias
     value, decoded (or, with ``residual``, added to the source as the decoder's change; with
-    ``repaint``, the source's own pixels recoloured, see `recolour`).
+    ``repaint``, the source's own pixels recoloured, see `repaint_edit`).
     Returns (images, labels, number of synthetic images).
     """
     if residual and repaint:
@@ -65,12 +64,10 @@ def rebalance(
         donors = rng.choice(np.flatnonzero(factors[:, b_col] == b), size=need)
         edited = swap(codes[sources], codes[donors], block)
         if repaint:
-            paint = model.decoder.paint
-            made = recolour(to_float(images[sources]), paint.palette(codes[sources]), paint.palette(edited))
-            out_images.append(made.add(1).mul(127.5).round().to(torch.uint8))
+            made = repaint_edit(model, edited, codes[sources], images[sources])
         else:
             made = decode_edit(model, edited, codes[sources], images[sources] if residual else None)
-            out_images.append(torch.from_numpy(to_uint8(made)).permute(0, 3, 1, 2))
+        out_images.append(from_float(made))
         out_labels.append(torch.full((need,), int(y)))
         synthetic += need
     return torch.cat(out_images), torch.cat(out_labels), synthetic

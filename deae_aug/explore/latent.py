@@ -13,7 +13,7 @@ import torch
 
 from deae_aug.data.dataset import to_float
 from deae_aug.errors import UserError
-from deae_aug.models.autoencoder import Autoencoder
+from deae_aug.models.autoencoder import Autoencoder, recolour
 
 
 @torch.no_grad()
@@ -46,6 +46,28 @@ def decode_edit(
         return out
     source = to_float(images) if images.dtype == torch.uint8 else images
     return (source + out - decode(model, codes)).clamp(-1, 1)
+
+
+@torch.no_grad()
+def repaint_edit(
+    model: Autoencoder, edited: torch.Tensor, codes: torch.Tensor, images: torch.Tensor
+) -> torch.Tensor:
+    """Float images in [-1, 1] for the ``edited`` versions of ``codes``, made on the source
+    ``images``' own pixels: the colour layers' change recoloured there (`recolour`, with the
+    palettes of both codes), any other block's change added as residual (`decode_edit`). A
+    photograph keeps the texture and shading a decoded coverage smooths away."""
+    paint = model.decoder.paint
+    if paint is None:
+        raise UserError("repaint needs colour attributes in model.style with model.style_mode: layers")
+    source = (to_float(images) if images.dtype == torch.uint8 else images).cpu()  # as `decode` returns
+    colours = model.cfg.dims(model.cfg.style)
+    shaped = edited.clone()
+    shaped[:, colours] = codes[:, colours]
+    if not torch.equal(shaped, codes):  # a block besides the colours moved too
+        source = decode_edit(model, shaped, codes, source)
+    device = next(model.parameters()).device
+    before, after = (paint.palette(c.to(device)).to(source) for c in (codes, edited))
+    return recolour(source, before, after)
 
 
 def swap(base: torch.Tensor, donor: torch.Tensor, block: slice) -> torch.Tensor:

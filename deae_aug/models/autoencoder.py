@@ -161,13 +161,9 @@ class Paint(nn.Module):
         self.blocks = [blocks[k] for k in cfg.style]
         self.free = {"rgb": 3, "grey": 1, "none": 0}[cfg.free_layer]  # channels of the free layer's paint
         self.layers = len(cfg.style) + (1 if self.free else 0)
-        self.out = nn.Conv2d(
-            channels, self.layers + self.free, 7, padding=3
-        )  # coverage logits and free paint
-        if self.free:
-            with (
-                torch.no_grad()
-            ):  # the free layer starts at about 1% coverage: colours go to the style layers
+        self.out = nn.Conv2d(channels, self.layers + self.free, 7, padding=3)  # coverage logits, free paint
+        if self.free:  # the free layer starts at about 1% coverage: colours go to the style layers
+            with torch.no_grad():
                 self.out.bias[self.layers - 1] = -5.0
         self.colours = nn.ModuleList(nn.Linear(cfg.block_sizes[k], 3) for k in cfg.style)
 

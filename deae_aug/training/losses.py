@@ -434,15 +434,15 @@ def group_losses(
         terms["counterfactual"] = head_loss(model, judged, fake_labels, frozen=True)
     if on["cycle"]:
         terms["cycle"] = cycle_loss(model, b, decoded["cycle"], mj, cfg.foreground)
-    if cfg.palette > 0:
-        if labels is None or model.decoder.paint is None or len(cfg.palette_rgb) != len(model.cfg.style):
-            raise ValueError("the palette loss needs labels, colour layers and one RGB table per style block")
-        terms["palette"] = palette_loss(model, b, cfg.palette_rgb)
-    if cfg.recolour > 0:
+    if cfg.palette > 0 or cfg.recolour > 0:
         if labels is None or model.decoder.paint is None or len(cfg.palette_rgb) != len(model.cfg.style):
             raise ValueError(
-                "the recolour loss needs labels, colour layers and one RGB table per style block"
+                "the palette loss needs labels, colour layers and one RGB table per style block "
+                "(so does recolour)"
             )
+    if cfg.palette > 0:
+        terms["palette"] = palette_loss(model, b, cfg.palette_rgb)
+    if cfg.recolour > 0:
         terms["recolour"] = recolour_loss(model, b, cfg.palette_rgb, generator)
     if cfg.zoom > 0 and model.decoder.zoom is not None:
         terms["zoom"] = zoom_loss(model, b)

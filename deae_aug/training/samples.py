@@ -5,13 +5,14 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from deae_aug.data.dataset import from_float
 from deae_aug.models.autoencoder import Autoencoder
 from deae_aug.viz import image_grid
 
 
 def to_uint8(images: torch.Tensor) -> np.ndarray:
     """(B, 3, H, W) in [-1, 1] -> (B, H, W, 3) uint8."""
-    return ((images.clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).cpu().numpy()
+    return from_float(images).permute(0, 2, 3, 1).cpu().numpy()
 
 
 @torch.no_grad()

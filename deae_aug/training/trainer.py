@@ -131,8 +131,8 @@ def palette_tables(recipe: Recipe, dataset: AttributeDataset) -> list[torch.Tens
             rgb = [parse_color(v) for v in dataset.schema[name].values]
         except UserError as e:
             raise UserError(
-                f"Recipe key 'train.loss.palette' in {recipe.source}: attribute {name!r} has a value that "
-                f"is not a colour ({e}); set palette to 0"
+                f"Recipe keys 'train.loss.palette' and 'recolour' in {recipe.source}: attribute {name!r} has "
+                f"a value that is not a colour ({e}); set both to 0"
             ) from None
         tables.append(torch.tensor(rgb, dtype=torch.float32) / 127.5 - 1)
     return tables
