@@ -19,9 +19,11 @@ trains the same small CNN (`small_cnn`, --steps at batch 128) on D_S plus its au
 Seed i trains its own DEAE (train.seed=i) and classifiers, so a row's spread includes the
 autoencoder's. Choices use the mean validation accuracy over seeds; D_test is read once per row.
 
-``--reuse FILE`` copies the rows an earlier results JSON of the same protocol holds, seed by seed.
+Each seed's rows are saved under --runs as they finish and reused by a rerun of the same settings;
+``--only-seed K`` runs seed K's rows alone and writes no results (a second process on a second
+core), the run without it gathers them.
 
-Usage: python -m benchmarks.fashion_augmentation [--seeds 3] [--steps 500] [--reuse FILE]
+Usage: python -m benchmarks.fashion_augmentation [--seeds 3] [--steps 1500] [--only-seed K]
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from deae_aug.data.build import build_splits
 from deae_aug.data.dataset import from_float, load_images, to_float
 from deae_aug.data.fonts import MIN_CONTRAST, parse_color
 from deae_aug.evaluate.classifier import accuracy, train_classifier
+from deae_aug.io import atomic_write_text
 from deae_aug.models.autoencoder import recolour
 from deae_aug.recipes import load_recipe
 from deae_aug.training.trainer import ensure_trained
@@ -209,26 +212,40 @@ def chosen(per_seed: list[dict], names: list[str]) -> str:
     return max(names, key=lambda k: np.mean([s[k]["val"] for s in per_seed]))
 
 
+def combine(seed: Seed, output: str, transforms: list) -> dict:
+    """DEAE variant ``output`` with the classic augmentation ``transforms`` on top."""
+    if output.startswith("DEAE online"):
+        return seed.deae_online(transforms)
+    return seed.deae(output.removeprefix("DEAE (").rstrip(")"), transforms)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--recipe", type=Path, default=Path("recipes/fashion_small.yaml"))
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--steps", type=int, default=500, help="classifier steps at batch 128, every row")
+    parser.add_argument("--steps", type=int, default=1500, help="classifier steps at batch 128, every row")
     parser.add_argument("--set", action="append", default=[], help="recipe override KEY=VALUE")
     parser.add_argument("--runs", type=Path, default=Path("runs/benchmarks/fashion_augmentation"))
-    parser.add_argument(
-        "--reuse", type=Path, help="results JSON of the same protocol: its rows are copied, not retrained"
-    )
+    parser.add_argument("--only-seed", type=int, help="run this seed's rows alone; no results written")
     args = parser.parse_args()
     start = time.perf_counter()
-    seeds = [Seed(args, seed) for seed in range(args.seeds)]
-    per_seed = json.loads(args.reuse.read_text())["per_seed"] if args.reuse else [{} for _ in seeds]
+    seeds = [
+        Seed(args, seed) for seed in ([args.only_seed] if args.only_seed is not None else range(args.seeds))
+    ]
+    settings = {"recipe": str(args.recipe), "set": args.set, "steps": args.steps}
+    caches = [args.runs / f"seed{s.seed}" / f"rows_steps{args.steps}.json" for s in seeds]
+    per_seed = []
+    for cache in caches:
+        saved = json.loads(cache.read_text()) if cache.exists() else {}
+        per_seed.append(saved["rows"] if saved.get("settings") == settings else {})
 
     def each_seed(key: str, make) -> None:
-        """Row ``key`` on every seed (``make(seed)``), unless the reused results hold it."""
-        for s, row in zip(seeds, per_seed, strict=True):
-            if key not in row:
-                row[key] = make(s)
+        """Row ``key`` on every seed (``make(seed)``), unless saved by an earlier run; saved as done."""
+        for s, rows, cache in zip(seeds, per_seed, caches, strict=True):
+            if key not in rows:
+                rows[key] = make(s)
+                cache.parent.mkdir(parents=True, exist_ok=True)
+                atomic_write_text(cache, json.dumps({"settings": settings, "rows": rows}, indent=2) + "\n")
 
     augmenters = {**{f"colour: {k}": v for k, v in COLOUR.items()}, **CLASSIC}
     each_seed("D_S", lambda s: s.classic(None))
@@ -246,10 +263,9 @@ def main() -> None:
     variants = [*(f"DEAE ({o})" for o in DEAE_OUTPUTS), "DEAE online (repaint)"]
     output = chosen(per_seed, variants)
     combined = f"{output} + {classic}"
-    if output.startswith("DEAE online"):
-        each_seed(combined, lambda s: s.deae_online(augmenters[classic]))
-    else:
-        each_seed(combined, lambda s: s.deae(output.removeprefix("DEAE (").rstrip(")"), augmenters[classic]))
+    each_seed(combined, lambda s: combine(s, output, augmenters[classic]))
+    if args.only_seed is not None:  # choices made on this seed alone; the gathering run adds any others
+        return
     rows = {
         "D_S": "D_S",
         f"D_S + colour randomisation ({colour.removeprefix('colour: ')})": colour,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import itertools
+import re
 import sys
 import time
 from collections.abc import Callable
@@ -32,7 +34,7 @@ recipe_option = click.option(
     "recipe_path",
     required=True,
     type=click.Path(path_type=Path),
-    help="YAML recipe, e.g. recipes/fonts_small.yaml.",
+    help="YAML recipe: a file, or a shipped recipe by name (deae-aug recipes), e.g. fonts_small.yaml.",
 )
 set_option = click.option(
     "--set",
@@ -331,6 +333,36 @@ def fonts() -> None:
         mark = "kept" if r.accepted else "rejected"
         click.echo(f"{mark:8s} {r.face.family:28s} {r.face.source:48s} {r.reason}")
     click.echo(f"{sum(r.accepted for r in reports)} font families available")
+
+
+@main.group("recipes", invoke_without_command=True)
+@click.pass_context
+def recipes(ctx: click.Context) -> None:
+    """List the shipped recipes (usable by name from any folder: --recipe fonts_small.yaml)."""
+    if ctx.invoked_subcommand is None:
+        from deae_aug.recipes import shipped_recipes
+
+        for name, path in shipped_recipes().items():
+            lines = path.read_text(encoding="utf-8").splitlines()
+            header = itertools.takewhile(lambda line: line.startswith("#"), lines)
+            comment = " ".join(line.lstrip("# ").strip() for line in header)
+            first = re.split(r"[.:](?:\s|$)", comment, maxsplit=1)[0]  # its first sentence or clause
+            click.echo(f"{name:24s} {first}")
+
+
+@recipes.command("show")
+@click.argument("name")
+@user_errors
+def show_recipe(name: str) -> None:
+    """Print shipped recipe NAME, to copy and edit: deae-aug recipes show fonts_small > mine.yaml"""
+    from deae_aug.errors import RecipeError
+    from deae_aug.recipes import shipped_recipes
+
+    shipped = shipped_recipes()
+    wanted = name if name.endswith(".yaml") else f"{name}.yaml"
+    if wanted not in shipped:
+        raise RecipeError(f"no shipped recipe {name!r}; shipped: {', '.join(shipped)}")
+    click.echo(shipped[wanted].read_text(encoding="utf-8"), nl=False)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import difflib
+import importlib.resources
 import math
 import operator
 import re
@@ -366,13 +368,21 @@ def _coerce(tp: Any, value: Any, key: str, source: str) -> Any:
     raise _MismatchError(key, _describe(tp), value)
 
 
-def _build(cls: type, data: Mapping, prefix: str, source: str) -> Any:
+def _check_keys(cls: type, data: Mapping, prefix: str, source: str) -> dict[str, dataclasses.Field]:
+    """``cls``'s recipe fields; an unknown key in ``data`` is named, with the nearest valid key."""
     fields = {f.name: f for f in dataclasses.fields(cls) if not f.metadata.get("internal")}
-    hints = typing.get_type_hints(cls)
     for key in data:
         if key not in fields:
             path = f"{prefix}.{key}" if prefix else str(key)
-            raise RecipeError(f"Unknown recipe key {path!r} in {source}; valid keys: {sorted(fields)}")
+            near = difflib.get_close_matches(str(key), fields, n=1)
+            hint = f"did you mean {near[0]!r}? " if near else ""
+            raise RecipeError(f"Unknown recipe key {path!r} in {source}; {hint}valid keys: {sorted(fields)}")
+    return fields
+
+
+def _build(cls: type, data: Mapping, prefix: str, source: str) -> Any:
+    fields = _check_keys(cls, data, prefix, source)
+    hints = typing.get_type_hints(cls)
     kwargs = {}
     for name, value in data.items():
         path = f"{prefix}.{name}" if prefix else name
@@ -429,13 +439,35 @@ def recipe_from_dict(data: Mapping, source: str = "<dict>", overrides: Sequence[
     return recipe
 
 
-def load_recipe(path: str | Path, overrides: Sequence[str] = ()) -> Recipe:
-    """Load and validate a YAML recipe; ``overrides`` are 'key.path=value' strings."""
-    path = Path(path)
+def shipped_recipes() -> dict[str, Path]:
+    """The recipes installed with the package (the repository's recipes/ folder), by file name."""
+    folder = Path(str(importlib.resources.files("deae_aug.recipe_files")))
+    return {p.name: p for p in sorted(folder.glob("*.yaml"))}
+
+
+def find_recipe(name: str | Path) -> tuple[Path, bool]:
+    """The recipe file ``name`` means, and whether it is a shipped one: a file of that path if there
+    is one, else the shipped recipe of that name (``.yaml`` optional), as ``--recipe`` reads it."""
+    path = Path(name)
     if path.is_dir():
-        raise RecipeError(f"recipe {path} is a folder; pass a YAML file such as recipes/fonts_small.yaml")
-    if not path.is_file():
-        raise RecipeError(f"recipe {path} does not exist")
+        raise RecipeError(f"recipe {path} is a folder; pass a YAML file such as fonts_small.yaml")
+    if path.is_file():
+        return path, False
+    shipped = shipped_recipes()
+    wanted = path.name if path.suffix == ".yaml" else f"{path.name}.yaml"
+    if path.parent == Path(".") and wanted in shipped:
+        return shipped[wanted], True
+    raise RecipeError(
+        f"recipe {name} is neither a file nor a shipped recipe; shipped: {', '.join(shipped)} "
+        "(deae-aug recipes lists them)"
+    )
+
+
+def load_recipe(path: str | Path, overrides: Sequence[str] = ()) -> Recipe:
+    """Load and validate a YAML recipe (a file, or a shipped recipe by name: `find_recipe`);
+    ``overrides`` are 'key.path=value' strings. Relative paths in a recipe file resolve against
+    its folder; in a shipped recipe, against the working directory (the user's data is there)."""
+    path, shipped = find_recipe(path)
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError:
@@ -446,15 +478,17 @@ def load_recipe(path: str | Path, overrides: Sequence[str] = ()) -> Recipe:
         raise RecipeError(f"recipe {path} is not valid YAML{where}") from None
     if data is None:
         raise RecipeError(
-            f"recipe {path} is empty; a recipe names at least its data (start from recipes/fonts_small.yaml)"
+            f"recipe {path} is empty; a recipe names at least its data (start from "
+            "`deae-aug recipes show fonts_small`)"
         )
     if isinstance(data, dict):
+        _check_keys(Recipe, data, "", path.name)
         if "data" not in data and not any(o.startswith("data.") for o in overrides):
             raise RecipeError(
                 f"recipe {path} has no data section; a recipe names at least its data "
-                "(start from recipes/fonts_small.yaml)"
+                "(start from `deae-aug recipes show fonts_small`)"
             )
-        _resolve_paths(data, path.parent)
+        _resolve_paths(data, Path.cwd() if shipped else path.parent)
     recipe = recipe_from_dict(data, source=path.name, overrides=overrides)
     return _absolute_paths(recipe)
 

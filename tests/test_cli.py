@@ -107,3 +107,14 @@ def test_usage_errors_are_one_line_with_exit_2(args, message):
 def test_a_bare_group_shows_its_help():
     result = CliRunner().invoke(main, ["data"])
     assert result.exit_code == 2 and "Commands:" in result.stderr and "render" in result.stderr
+
+
+def test_recipes_lists_the_shipped_recipes_and_shows_one_to_copy():
+    listed = run("recipes")
+    assert listed.exit_code == 0
+    assert "fonts_small.yaml         Fonts at 32 px for the CPU profile" in listed.output
+    shown = run("recipes", "show", "fashion_bias")
+    assert shown.output == (Path(RECIPE).parent / "fashion_bias.yaml").read_text()
+    unknown = run("recipes", "show", "fonts")
+    assert unknown.exit_code == 2 and unknown.output.count("\n") == 1
+    assert "no shipped recipe 'fonts'; shipped: fashion_bias.yaml" in unknown.output

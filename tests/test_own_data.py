@@ -68,10 +68,15 @@ def test_the_example_recipe_trains_and_augments_your_own_images(tmp_path):
         assert Image.open(out / row["path"]).size == (16, 16)
 
 
-def test_the_example_recipe_finds_its_manifest_next_to_itself(tmp_path, monkeypatch):
+def test_the_example_recipe_finds_its_manifest_next_to_itself_or_in_your_folder(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # any working directory
-    manifest = Path(load_recipe(EXAMPLE).data.manifest)
-    assert manifest == EXAMPLE.parents[1] / "my_images" / "manifest.csv"
+    copy = tmp_path / "mine" / "recipe.yaml"
+    copy.parent.mkdir()
+    copy.write_text(EXAMPLE.read_text())
+    assert Path(load_recipe(copy).data.manifest) == copy.parent / "my_images" / "manifest.csv"
+    # used by name, the shipped recipe reads the data from the folder the command runs in
+    by_name = Path(load_recipe("manifest_example.yaml").data.manifest)
+    assert by_name == tmp_path.resolve() / "my_images" / "manifest.csv"
 
 
 def split_dataset(root: Path, rows: list[tuple[str, str, str]]) -> pd.DataFrame:

@@ -174,3 +174,24 @@ def test_paths_in_a_recipe_file_resolve_next_to_it(tmp_path, monkeypatch):
     assert recipe.data.root == "/srv/images"
     assert recipe.train.init_from == str((folder / "runs" / "gsl").resolve())
     assert load_recipe(recipe_file, ["data.manifest=other.csv"]).data.manifest == str(tmp_path / "other.csv")
+
+
+def test_a_misspelt_data_section_is_named_with_the_key_it_meant(tmp_path):
+    path = tmp_path / "typo.yaml"
+    path.write_text("dta:\n  resolution: 32\n")
+    with pytest.raises(RecipeError, match=r"Unknown recipe key 'dta' in typo.yaml; did you mean 'data'\?"):
+        load_recipe(path)
+
+
+def test_shipped_recipes_resolve_by_name_from_any_folder_and_a_file_there_comes_first(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert load_recipe("fonts_small").name == load_recipe("fonts_small.yaml").name == "fonts_small"
+    (tmp_path / "fonts_small.yaml").write_text("name: mine\ndata: {resolution: 16}\n")
+    assert load_recipe("fonts_small.yaml").name == "mine"  # the user's own file of that name
+    assert load_recipe("fonts_small").name == "fonts_small"  # no such file: the shipped one
+    with pytest.raises(RecipeError, match=r"recipe sub/fonts_small.yaml is neither a file nor a shipped"):
+        load_recipe("sub/fonts_small.yaml")  # a path is a path, never a shipped name
+    with pytest.raises(
+        RecipeError, match=r"neither a file nor a shipped recipe; shipped: .*fonts_small.yaml"
+    ):
+        load_recipe("fonts_smal.yaml")

@@ -11,6 +11,7 @@ import json
 import os
 import pickle
 import shutil
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -111,7 +112,9 @@ def load_optimizer_state(checkpoint: Path) -> dict:
     is refused, never executed."""
     path = checkpoint / "optimizer.pt"
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch warns about a raw pickle's protocol before refusing it
+            warnings.simplefilter("ignore", UserWarning)
+            return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError:
         raise UserError(
             f"checkpoint file {path} is not a plain tensor checkpoint and was not loaded "

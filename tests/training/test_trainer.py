@@ -1,8 +1,10 @@
 import json
 import os
+import pickle
 import socket
 import subprocess
 import sys
+import warnings
 
 import pytest
 import torch
@@ -321,6 +323,18 @@ def test_optimizer_state_that_would_run_code_is_refused_on_one_line(tmp_path, mo
     with pytest.raises(UserError, match="not a plain tensor checkpoint and was not loaded") as e:
         train(tiny(steps=6), tmp_path / "run", device="cpu", resume=True, progress=False)
     assert "\n" not in str(e.value) and "weights_only" not in str(e.value)
+    assert not (tmp_path / "pwned.txt").exists()
+
+
+def test_a_raw_pickle_optimizer_state_is_refused_without_torch_warning_first(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    train(tiny(steps=3), tmp_path / "run", device="cpu", progress=False)
+    hostile = next((tmp_path / "run" / "checkpoints").glob("step_*")) / "optimizer.pt"
+    hostile.write_bytes(pickle.dumps({"state": _Payload()}, protocol=4))  # not torch.save's protocol 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a warning printed before the one-line error fails the test
+        with pytest.raises(UserError, match="not a plain tensor checkpoint and was not loaded"):
+            train(tiny(steps=6), tmp_path / "run", device="cpu", resume=True, progress=False)
     assert not (tmp_path / "pwned.txt").exists()
 
 
