@@ -59,6 +59,8 @@ class AttributeDataset(Dataset):
     # attributes no judge reads near-perfectly (a real photograph's class): the held-out accuracy
     # the attribute oracle must reach for each, instead of its default (see evaluate.oracle)
     oracle_require: Mapping[str, float] = MappingProxyType({})
+    # the attribute oracle's training budget in epochs (a floor of steps applies to small datasets)
+    oracle_epochs: int = 5
 
     def load_image(self, index: int) -> np.ndarray:
         """The (H, W, 3) uint8 image of sample ``index``."""

@@ -118,6 +118,7 @@ def dataset_key(dataset: AttributeDataset) -> str:
         "class": type(dataset).__name__,
         "resolution": dataset.resolution,
         "values": {a.name: list(a.values) for a in dataset.schema.attributes},
+        "epochs": dataset.oracle_epochs,
         "version": ORACLE_VERSION,
     }
     return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:16]
@@ -281,7 +282,7 @@ def oracle_for(
         oracle.load_state_dict(load_file(weights))
         accuracy = meta["accuracy"]
     else:
-        oracle, accuracy = fit_oracle(dataset, device=device, progress=progress)
+        oracle, accuracy = fit_oracle(dataset, dataset.oracle_epochs, device=device, progress=progress)
         state = {k: v.detach().contiguous().cpu() for k, v in oracle.state_dict().items()}
         with atomic_path(weights) as tmp:
             save_file(state, tmp)

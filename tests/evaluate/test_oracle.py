@@ -1,3 +1,5 @@
+import copy
+
 import pytest
 import torch
 
@@ -55,6 +57,20 @@ def test_other_values_get_another_cache_entry(dataset):
         values={**{a.name: list(a.values) for a in dataset.schema.attributes}, "letter": ["A"]}, resolution=16
     )
     assert oracle_module.dataset_key(other) != oracle_module.dataset_key(dataset)
+
+
+def test_a_dataset_sets_its_oracle_budget_and_a_judge_of_another_budget_is_not_reused(
+    dataset, tmp_path, monkeypatch
+):
+    budgets = []
+    monkeypatch.setattr(oracle_module, "fit_oracle", lambda d, epochs, **kw: budgets.append(epochs) or 1 / 0)
+    longer = copy.copy(dataset)
+    longer.oracle_epochs = 15
+    for d in (dataset, longer):
+        with pytest.raises(ZeroDivisionError):  # stops once the budget is recorded
+            oracle_for(d, cache=tmp_path, progress=False)
+    assert budgets == [5, 15]
+    assert oracle_module.dataset_key(longer) != oracle_module.dataset_key(dataset)
 
 
 @pytest.mark.parametrize("shapes", [False, True])
