@@ -9,7 +9,9 @@ trains the same small CNN (`small_cnn`, --steps at batch 128) on D_S plus its au
 - TrivialAugment, RandAugment, AugMix: torchvision's v2 transforms, per image, default settings;
 - DEAE: `deae-aug augment`'s images (augment.count, novel garment and background colours), made
   by repainting the source's pixels or by the decoder's drawing (decode); or `DEAEAugment` in the
-  classifier's loop (online: fresh novel colours every batch, repainted); chosen on validation;
+  classifier's loop (online: fresh novel colours every batch, repainted), the colours uniform in
+  RGB or (seen brightness) of any hue and saturation at a brightness each colour layer shows in
+  D_S (DEAEAugment(brightness="seen")); chosen on validation;
 - the chosen DEAE with the classic augmentation of best validation accuracy on top;
 - DEAE to the named colours: garment and background repainted with colours of the attributes'
   value lists, which name D_test's colours too (a user who can name the colours to expect);
@@ -63,6 +65,7 @@ CLASSIC = {
     "AugMix": [v2.AugMix()],
 }
 DEAE_OUTPUTS = ("repaint", "decode")
+SEEN = "DEAE online (repaint, seen brightness)"
 NAMED = "DEAE to the named colours (repaint; uses D_test's colour names)"
 CEILING = "D_S recoloured exactly"
 UNIFORM_CEILING = "D_S recoloured exactly, uniform RGB"
@@ -134,9 +137,9 @@ class Seed:
         x, y, seconds = self.synthetic[output]
         return self.fit(x, y, None if transforms is None else per_image(transforms), seconds)
 
-    def deae_online(self, transforms: list | None = None) -> dict:
+    def deae_online(self, transforms: list | None = None, brightness: str = "any") -> dict:
         """DEAEAugment in the classifier's loop: every batch gets fresh novel colours, repainted on
-        the images' own pixels (D_S only; no images written)."""
+        the images' own pixels (D_S only; no images written); ``brightness`` as DEAEAugment's."""
         start = time.perf_counter()
         model = ensure_trained(self.recipe, self.args.runs / f"seed{self.seed}" / "deae", device="cpu").cpu()
         x, y = self.data["small"]
@@ -145,6 +148,7 @@ class Seed:
         deae = DEAEAugment(
             model, attributes=attributes, mode="novel", edits=tuple(a.edits), bank=x, repaint=True,
             bank_factors=torch.from_numpy(self.small.factors), schema_names=names, seed=self.seed,
+            brightness=brightness,
         )  # fmt: skip
         classic = None if transforms is None else per_image(transforms)
 
@@ -215,7 +219,7 @@ def chosen(per_seed: list[dict], names: list[str]) -> str:
 def combine(seed: Seed, output: str, transforms: list) -> dict:
     """DEAE variant ``output`` with the classic augmentation ``transforms`` on top."""
     if output.startswith("DEAE online"):
-        return seed.deae_online(transforms)
+        return seed.deae_online(transforms, "seen" if output == SEEN else "any")
     return seed.deae(output.removeprefix("DEAE (").rstrip(")"), transforms)
 
 
@@ -256,11 +260,12 @@ def main() -> None:
     for output in DEAE_OUTPUTS:
         each_seed(f"DEAE ({output})", lambda s, o=output: s.deae(o))
     each_seed("DEAE online (repaint)", lambda s: s.deae_online())
+    each_seed(SEEN, lambda s: s.deae_online(brightness="seen"))
     each_seed(CEILING, lambda s: s.ceiling())
     each_seed(UNIFORM_CEILING, lambda s: s.uniform_ceiling())
     each_seed(NAMED, lambda s: s.deae_named())
     each_seed(f"{NAMED} + {classic}", lambda s: s.deae_named(augmenters[classic]))
-    variants = [*(f"DEAE ({o})" for o in DEAE_OUTPUTS), "DEAE online (repaint)"]
+    variants = [*(f"DEAE ({o})" for o in DEAE_OUTPUTS), "DEAE online (repaint)", SEEN]
     output = chosen(per_seed, variants)
     combined = f"{output} + {classic}"
     each_seed(combined, lambda s: combine(s, output, augmenters[classic]))

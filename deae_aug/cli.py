@@ -194,6 +194,7 @@ def augment_command(
         paint=paint,
         edits=tuple(a.edits),
         udv=a.mode == "udv",
+        brightness=a.brightness,
     )
     write_image_folder(synthesis, dataset, label, out, overwrite, progress=not quiet)
     click.echo(

@@ -269,6 +269,9 @@ class AugmentSection:
     residual: bool = False  # add the decoded change to the source image instead of the decode
     # colour edits recolour the source's own pixels (texture kept); other edits as residual
     repaint: bool = False
+    # novel mode: new colours uniform in RGB (any), or any hue and saturation at a brightness
+    # (HSV value) the attribute's training colours span (seen: light garments stay light)
+    brightness: Literal["any", "seen"] = "any"
     out: str | None = None  # None: augmented/<name>
     run: str | None = None  # None: runs/<name>-<variant>
 

@@ -23,7 +23,7 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from deae_aug.augment.transform import DEAEAugment
+from deae_aug.augment.transform import DEAEAugment, brightness_range, colour_at_brightness
 from deae_aug.data.dataset import AttributeDataset, load_images
 from deae_aug.data.export import check_output_dir
 from deae_aug.data.fonts import MIN_CONTRAST, format_color, parse_color
@@ -51,6 +51,7 @@ def plan_edits(
     paint: Sequence[str] = (),
     edits: tuple[int, int] = (1, 1),
     udv: bool = False,
+    brightness: str = "any",
 ) -> pd.DataFrame:
     """One row per synthetic image: a source image of ``dataset`` and some of ``attributes``
     (distinct, at random; how many is uniform in the range ``edits``) to change. The model plays
@@ -64,9 +65,10 @@ def plan_edits(
     ``t_range`` towards a partner that differs in it (with ``udv``: t block-scales along the unit
     direction of another value, partner -1). An attribute in ``paint`` (a colour) gets
     a new colour instead, uniform in RGB, '#rrggbb' with t = 1: values never seen in training,
-    the paper's "new attributes". A draw closer than ``MIN_CONTRAST`` to any other colour of the
-    image (the source's, or one painted before it) is drawn again, so a glyph never vanishes
-    into its background."""
+    the paper's "new attributes" (``brightness="seen"``: any hue and saturation at an HSV value
+    within the range the attribute's colours span in ``dataset``, see ``DEAEAugment``). A draw
+    closer than ``MIN_CONTRAST`` to any other colour of the image (the source's, or one painted
+    before it) is drawn again, so a glyph never vanishes into its background."""
     names = dataset.schema.names
     for a in attributes:
         if a not in names:
@@ -86,6 +88,15 @@ def plan_edits(
         )
     rng = np.random.default_rng(seed)
     values = [a.values for a in dataset.schema.attributes]
+    seen = (
+        {k: _seen_brightness(dataset, k) for k in varied if names[k] in paint} if brightness == "seen" else {}
+    )
+
+    def new_colour(k: int, anywhere: bool = False) -> np.ndarray:
+        if k not in seen or anywhere:
+            return rng.integers(0, 256, size=3)
+        return colour_at_brightness(rng.random(3), *seen[k])
+
     source = rng.integers(len(factors), size=count)
     how_many = rng.integers(low, high + 1, size=count)
     rank = np.argsort(np.argsort(rng.random((count, len(varied))), axis=1), axis=1)
@@ -100,9 +111,9 @@ def plan_edits(
             k = varied[c]
             if names[k] in paint:
                 others = [o for j, o in colours.items() if j != k and o is not None]
-                colour = rng.integers(0, 256, size=3)
+                colour, tries = new_colour(k), 1
                 while any(np.linalg.norm(colour - o) < MIN_CONTRAST for o in others):
-                    colour = rng.integers(0, 256, size=3)
+                    colour, tries = new_colour(k, anywhere=tries >= 100), tries + 1
                 colours[k] = colour.astype(np.float64)
                 to[k][i], t[k][i] = format_color(colour), 1.0
             elif udv:
@@ -134,6 +145,17 @@ def describe_edits(edits: dict[str, tuple[str, float]]) -> str:
     return ", ".join(
         f"{a} {v}" if v.startswith("#") else f"{a} -> {v} t={t:.2f}" for a, (v, t) in edits.items()
     )
+
+
+def _seen_brightness(dataset: AttributeDataset, k: int) -> tuple[float, float]:
+    """The HSV value range of attribute k's colours in ``dataset``."""
+    attribute = dataset.schema.attributes[k]
+    colours = [_rgb(attribute.values[v]) for v in np.unique(dataset.factors[:, k])]
+    if any(c is None for c in colours):
+        raise UserError(
+            f"augment.brightness: seen needs colour values of {attribute.name!r} (names or '#rrggbb')"
+        )
+    return brightness_range(np.stack(colours))
 
 
 def _rgb(value: str) -> np.ndarray | None:
@@ -175,6 +197,7 @@ def synthesize(
     edits: tuple[int, int] = (1, 1),
     udv: bool = False,
     repaint: bool = False,
+    brightness: str = "any",
 ) -> Synthesis:
     """``count`` images from ``dataset``, each with some of ``attributes`` (how many: uniform in
     the range ``edits``) moved towards a partner's value, along a value's unit direction
@@ -185,7 +208,7 @@ def synthesize(
     returning D(z'): the source keeps its own sharp glyph and only the edit is the model's.
     ``repaint`` recolours the source's own pixels for colour edits (see ``DEAEAugment``).
     """
-    plan = plan_edits(dataset, attributes, count, t_range, seed, paint, edits, udv)
+    plan = plan_edits(dataset, attributes, count, t_range, seed, paint, edits, udv, brightness)
     source = plan["source_index"].to_numpy(dtype=np.int64, copy=True)
     images = load_images(dataset)
     augment = DEAEAugment(

@@ -12,6 +12,7 @@ DataLoader workers as a run path rather than a copy of the weights.
 
 from __future__ import annotations
 
+import colorsys
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -36,6 +37,20 @@ from deae_aug.models.autoencoder import Autoencoder
 from deae_aug.training.run import Run
 
 MODES = ("interpolate", "swap", "udv", "novel")
+BRIGHTNESS = ("any", "seen")
+
+
+def brightness_range(colours: np.ndarray) -> tuple[float, float]:
+    """The lowest and highest HSV value (brightest channel, 0-1) of (N, 3) colours in 0-255."""
+    value = np.asarray(colours, dtype=np.float64).max(1) / 255
+    return float(value.min()), float(value.max())
+
+
+def colour_at_brightness(uniforms: Sequence[float], low: float, high: float) -> np.ndarray:
+    """RGB (0-255) from three uniforms in [0, 1): any hue and saturation, HSV value in [low, high].
+    A garment seen only in light colours gets a new light colour, a dark background a new dark one."""
+    hue, saturation, u = uniforms
+    return np.round(np.array(colorsys.hsv_to_rgb(hue, saturation, low + (high - low) * u)) * 255)
 
 
 def colour_layers(model: Autoencoder, names: Sequence[str], attributes: Sequence[str]) -> list[str]:
@@ -62,8 +77,8 @@ class DEAEAugment(v2.Transform):
         training value), ``"udv"`` (t block-scales along the unit direction of another value) or
         ``"novel"`` (colour layers, ``model.style`` with ``style_mode: layers``, get a new colour,
         uniform in RGB and at least ``MIN_CONTRAST`` from the image's other colours: values never
-        seen in training; other attributes interpolate). The image's own value is read as the
-        nearest bank value centre, so all but ``"swap"`` with an unlabelled bank need
+        seen in training; other attributes interpolate; see ``brightness``). The image's own value
+        is read as the nearest bank value centre, so all but ``"swap"`` with an unlabelled bank need
         ``bank_factors`` (a run's bank has them); without them a partner is any bank code
     p : probability of changing an image at all
     t_range : range of t, (0.25, 1) as ``augment.t_range``: a t near 0 barely changes the image
@@ -74,6 +89,9 @@ class DEAEAugment(v2.Transform):
     resize : resize inputs of another size to the model's resolution and back, instead of failing
     residual : return the input plus the decoded change, D(z') - D(z), rather than D(z'): the
         image keeps its own detail (a sharp glyph) and only the edit comes from the model
+    brightness : ``"any"`` (new colours uniform in RGB) or ``"seen"`` (any hue and saturation,
+        the HSV value within the range the layer paints over the bank: a layer seen only light stays
+        light, so light garments on dark backgrounds stay so)
     repaint : recolour the input's own pixels (`recolour`: coverage solved from its RGB and the
         model's palette) for the colour layers' edits; other blocks' edits are added as residual.
         A photograph keeps its texture and shading, which a decoded coverage smooths away
@@ -99,10 +117,13 @@ class DEAEAugment(v2.Transform):
         device: str = "cpu",
         repaint: bool = False,
         edits: tuple[int, int] = (1, 1),
+        brightness: str = "any",
     ) -> None:
         super().__init__()
         if mode not in MODES:
             raise UserError(f"DEAEAugment mode must be one of {MODES}, got {mode!r}")
+        if brightness not in BRIGHTNESS:
+            raise UserError(f"DEAEAugment brightness must be one of {BRIGHTNESS}, got {brightness!r}")
         if not 0.0 <= p <= 1.0:
             raise UserError(f"DEAEAugment p must lie in [0, 1], got {p}")
         if not t_range[0] <= t_range[1]:
@@ -112,7 +133,7 @@ class DEAEAugment(v2.Transform):
         if residual and repaint:
             raise UserError("DEAEAugment: choose residual or repaint, not both")
         self.seed, self.resize, self.residual, self.device = seed, resize, residual, device
-        self.repaint = repaint
+        self.repaint, self.brightness = repaint, brightness
         self._cache: dict[str, Any] = {}  # model, bank codes, generator: rebuilt per process
         self._bank_images, self._bank_factors = bank, bank_factors
         if isinstance(run, Autoencoder):
@@ -220,6 +241,17 @@ class DEAEAugment(v2.Transform):
                 for i, k in enumerate(model.cfg.style)
             }
 
+    def new_colour(self, k: int, anywhere: bool = False) -> torch.Tensor:
+        """A new colour (0-255, float64) for colour layer k, as ``brightness`` asks (``anywhere``:
+        uniform in RGB, when a narrow seen range leaves no colour far enough from the others)."""
+        g = self.generator
+        if self.brightness == "any" or anywhere:
+            return torch.randint(0, 256, (3,), generator=g).double()
+        key = f"brightness{k}"
+        if key not in self._cache:
+            self._cache[key] = brightness_range(self.layer_colours(self.bank)[k].numpy())
+        return torch.from_numpy(colour_at_brightness(torch.rand(3, generator=g).tolist(), *self._cache[key]))
+
     @property
     def generator(self) -> torch.Generator:
         """The draws' generator, rebuilt in every process and DataLoader worker. A worker derives
@@ -271,9 +303,9 @@ class DEAEAugment(v2.Transform):
                 own_value = own[k][i] if own.get(k) is not None else None
                 if name in paint:
                     others = [c for j, c in zip(colours, taken, strict=True) if j != k]
-                    colour = torch.randint(0, 256, (3,), generator=g).double()
+                    colour, tries = self.new_colour(k), 1
                     while any(torch.dist(colour, o.double()) < MIN_CONTRAST for o in others):
-                        colour = torch.randint(0, 256, (3,), generator=g).double()
+                        colour, tries = self.new_colour(k, anywhere=tries >= 100), tries + 1
                     if colours:
                         taken[list(colours).index(k)] = colour
                     edit |= {"t": 1.0, "colour": format_color(colour.numpy())}

@@ -116,6 +116,21 @@ def test_two_painted_colours_of_one_image_stay_apart():
     assert (np.linalg.norm(glyph - ground, axis=1) >= MIN_CONTRAST).all()
 
 
+def test_seen_brightness_draws_new_colours_as_light_or_dark_as_the_splits_own():
+    from deae_aug.augment.transform import brightness_range
+
+    _, dataset = model_and_split()
+    paint = ["font_color", "bg_color"]
+    plan = plan_edits(dataset, paint, 80, seed=4, paint=paint, edits=(1, 2), brightness="seen")
+    for a in paint:
+        present = np.unique(dataset.factors[:, dataset.schema.position(a)])
+        seen = brightness_range(np.array([parse_color(dataset.schema[a].values[v]) for v in present]))
+        drawn = plan.loc[plan[f"{a}_to"] != "", f"{a}_to"].map(lambda c: max(parse_color(c)) / 255)
+        assert len(drawn) > 20 and drawn.between(seen[0] - 0.005, seen[1] + 0.005).all(), (a, seen)
+    uniform = plan_edits(dataset, paint, 80, seed=4, paint=paint, edits=(1, 2))
+    assert not uniform["bg_color_to"].equals(plan["bg_color_to"])
+
+
 def test_udv_edits_walk_towards_another_value_through_the_transforms_code_path():
     """``augment.mode: udv``: each edit names another value than the source's, no partner, and the
     image is what ``DEAEAugment(mode="udv")`` makes of the same parameters."""

@@ -1,6 +1,7 @@
 import json
 import pickle
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -342,3 +343,37 @@ def test_novel_paints_legible_new_colours_exactly_and_interpolates_the_rest(laye
     assert painted >= 4
     with pytest.raises(UserError, match="needs colour attributes in model.style"):
         DEAEAugment(run, mode="novel").augment_batch(x)
+
+
+def test_seen_brightness_keeps_each_layers_new_colours_as_light_or_dark_as_its_training_ones(layered):
+    from deae_aug.augment.transform import brightness_range
+    from deae_aug.data.fonts import parse_color
+
+    aug = DEAEAugment(layered, mode="novel", seed=3, edits=(1, 2), brightness="seen")
+    x = torch.stack([image_u8(i) for i in range(16)])
+    _, params = aug.augment_batch(x)
+    seen = {k: brightness_range(c.numpy()) for k, c in aug.layer_colours(aug.bank).items()}
+    painted = 0
+    for q in params:
+        for edit in q["edits"]:
+            k = aug.names.index(edit["attribute"])
+            if k in seen:
+                value = max(parse_color(edit["colour"])) / 255
+                assert seen[k][0] - 0.01 <= value <= seen[k][1] + 0.01, (edit, seen[k])
+                painted += 1
+    assert painted >= 8
+    with pytest.raises(UserError, match="brightness must be one of"):
+        DEAEAugment(layered, mode="novel", brightness="light")
+
+
+def test_colour_at_brightness_spans_hue_and_saturation_at_the_asked_value():
+    from deae_aug.augment.transform import brightness_range, colour_at_brightness
+
+    rng = np.random.default_rng(0)
+    colours = np.array([colour_at_brightness(rng.random(3), 0.2, 0.4) for _ in range(500)])
+    low, high = brightness_range(colours)
+    assert 0.2 - 0.005 <= low < 0.22 and 0.38 < high <= 0.4 + 0.005
+    assert (
+        colours.argmax(1).tolist().count(0) > 100 and colours.argmax(1).tolist().count(2) > 100
+    )  # hues vary
+    assert brightness_range(np.array([[0, 0, 110], [220, 20, 60]])) == (110 / 255, 220 / 255)
