@@ -297,8 +297,9 @@ def main() -> None:
     lines += [
         "",
         f"Small CNN, {args.steps} steps at batch {BATCH}; choices by mean validation accuracy (every "
-        f"candidate in the JSON). The rows took {trained:.0f} min of training in all (DEAE's own "
-        "training counted in the first DEAE row of each seed); docs/experiments/colored_fashion.md.",
+        f"candidate in the JSON). The rows took {trained:.0f} min of training in all (a DEAE trained "
+        "by this run is counted in the first DEAE row of its seed; one reused from --runs is not: about "
+        "9 min each on one core); docs/experiments/colored_fashion.md.",
     ]
     payload = {
         "benchmark": "fashion_augmentation",
