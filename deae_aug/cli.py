@@ -357,13 +357,12 @@ def recipes(ctx: click.Context) -> None:
 def show_recipe(name: str) -> None:
     """Print shipped recipe NAME, to copy and edit: deae-aug recipes show fonts_small > mine.yaml"""
     from deae_aug.errors import RecipeError
-    from deae_aug.recipes import shipped_recipes
+    from deae_aug.recipes import shipped_recipe, shipped_recipes
 
-    shipped = shipped_recipes()
-    wanted = name if name.endswith(".yaml") else f"{name}.yaml"
-    if wanted not in shipped:
-        raise RecipeError(f"no shipped recipe {name!r}; shipped: {', '.join(shipped)}")
-    click.echo(shipped[wanted].read_text(encoding="utf-8"), nl=False)
+    path = shipped_recipe(name)
+    if path is None:
+        raise RecipeError(f"no shipped recipe {name!r}; shipped: {', '.join(shipped_recipes())}")
+    click.echo(path.read_text(encoding="utf-8"), nl=False)
 
 
 if __name__ == "__main__":

@@ -448,6 +448,12 @@ def shipped_recipes() -> dict[str, Path]:
     return {p.name: p for p in sorted(folder.glob("*.yaml"))}
 
 
+def shipped_recipe(name: str | Path) -> Path | None:
+    """The shipped recipe called ``name`` (``.yaml`` optional), or None."""
+    name = str(name)
+    return shipped_recipes().get(name if name.endswith(".yaml") else f"{name}.yaml")
+
+
 def find_recipe(name: str | Path) -> tuple[Path, bool]:
     """The recipe file ``name`` means, and whether it is a shipped one: a file of that path if there
     is one, else the shipped recipe of that name (``.yaml`` optional), as ``--recipe`` reads it."""
@@ -456,12 +462,11 @@ def find_recipe(name: str | Path) -> tuple[Path, bool]:
         raise RecipeError(f"recipe {path} is a folder; pass a YAML file such as fonts_small.yaml")
     if path.is_file():
         return path, False
-    shipped = shipped_recipes()
-    wanted = path.name if path.suffix == ".yaml" else f"{path.name}.yaml"
-    if path.parent == Path(".") and wanted in shipped:
-        return shipped[wanted], True
+    shipped = shipped_recipe(path.name) if path.parent == Path(".") else None
+    if shipped is not None:
+        return shipped, True
     raise RecipeError(
-        f"recipe {name} is neither a file nor a shipped recipe; shipped: {', '.join(shipped)} "
+        f"recipe {name} is neither a file nor a shipped recipe; shipped: {', '.join(shipped_recipes())} "
         "(deae-aug recipes lists them)"
     )
 

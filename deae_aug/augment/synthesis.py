@@ -23,10 +23,10 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from deae_aug.augment.transform import DEAEAugment, brightness_range, colour_at_brightness
+from deae_aug.augment.transform import DEAEAugment, brightness_range, colour_at_brightness, legible_colour
 from deae_aug.data.dataset import AttributeDataset, load_images
 from deae_aug.data.export import check_output_dir
-from deae_aug.data.fonts import MIN_CONTRAST, format_color, parse_color
+from deae_aug.data.fonts import format_color, parse_color
 from deae_aug.errors import UserError
 from deae_aug.io import atomic_folder, save_png
 from deae_aug.models.autoencoder import Autoencoder
@@ -111,9 +111,7 @@ def plan_edits(
             k = varied[c]
             if names[k] in paint:
                 others = [o for j, o in colours.items() if j != k and o is not None]
-                colour, tries = new_colour(k), 1
-                while any(np.linalg.norm(colour - o) < MIN_CONTRAST for o in others):
-                    colour, tries = new_colour(k, anywhere=tries >= 100), tries + 1
+                colour = legible_colour(lambda anywhere, k=k: new_colour(k, anywhere), others)
                 colours[k] = colour.astype(np.float64)
                 to[k][i], t[k][i] = format_color(colour), 1.0
             elif udv:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import colorsys
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +51,19 @@ def colour_at_brightness(uniforms: Sequence[float], low: float, high: float) -> 
     A garment seen only in light colours gets a new light colour, a dark background a new dark one."""
     hue, saturation, u = uniforms
     return np.round(np.array(colorsys.hsv_to_rgb(hue, saturation, low + (high - low) * u)) * 255)
+
+
+def legible_colour(draw: Callable[[bool], Any], others: Sequence[Any]) -> Any:
+    """The first colour ``draw`` makes at least ``MIN_CONTRAST`` from each of ``others``, so a glyph
+    never vanishes into its background. After 100 draws ``draw(True)`` is asked for a colour
+    anywhere in RGB: a narrow brightness range may hold none far enough."""
+    colour, tries = draw(False), 1
+    while any(
+        np.linalg.norm(np.asarray(colour, np.float64) - np.asarray(o, np.float64)) < MIN_CONTRAST
+        for o in others
+    ):
+        colour, tries = draw(tries >= 100), tries + 1
+    return colour
 
 
 def colour_layers(model: Autoencoder, names: Sequence[str], attributes: Sequence[str]) -> list[str]:
@@ -303,9 +316,7 @@ class DEAEAugment(v2.Transform):
                 own_value = own[k][i] if own.get(k) is not None else None
                 if name in paint:
                     others = [c for j, c in zip(colours, taken, strict=True) if j != k]
-                    colour, tries = self.new_colour(k), 1
-                    while any(torch.dist(colour, o.double()) < MIN_CONTRAST for o in others):
-                        colour, tries = self.new_colour(k, anywhere=tries >= 100), tries + 1
+                    colour = legible_colour(lambda anywhere, k=k: self.new_colour(k, anywhere), others)
                     if colours:
                         taken[list(colours).index(k)] = colour
                     edit |= {"t": 1.0, "colour": format_color(colour.numpy())}

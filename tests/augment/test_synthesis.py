@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 import torch
 
-from deae_aug.augment.synthesis import MIN_CONTRAST, plan_edits, planned_edits, synthesize
+from deae_aug.augment.synthesis import plan_edits, planned_edits, synthesize
 from deae_aug.data.dataset import load_images, to_float
-from deae_aug.data.fonts import parse_color
+from deae_aug.data.fonts import MIN_CONTRAST, parse_color
 from deae_aug.errors import UserError
 from deae_aug.explore.latent import decode, encode
 from deae_aug.models.autoencoder import Autoencoder
