@@ -37,8 +37,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torchvision.transforms import v2
 
+from benchmarks.classic_augment import COLOUR, POLICIES, per_image
 from benchmarks.common import environment, percent, summary, validation_split, write_results
 from deae_aug.augment.synthesis import synthesize
 from deae_aug.augment.transform import DEAEAugment, colour_layers
@@ -52,30 +52,12 @@ from deae_aug.recipes import load_recipe
 from deae_aug.training.trainer import ensure_trained
 
 BATCH = 128
-COLOUR = {  # colour randomisation candidates, chosen on validation
-    "hue": [v2.ColorJitter(hue=0.5)],
-    "channels": [v2.RandomChannelPermutation()],
-    "invert": [v2.RandomInvert()],
-    "hue + channels": [v2.ColorJitter(hue=0.5), v2.RandomChannelPermutation()],
-    "hue + channels + invert": [v2.ColorJitter(hue=0.5), v2.RandomChannelPermutation(), v2.RandomInvert()],
-}
-CLASSIC = {
-    "TrivialAugment": [v2.TrivialAugmentWide()],
-    "RandAugment": [v2.RandAugment()],
-    "AugMix": [v2.AugMix()],
-}
+AUGMENTERS = {**{f"colour: {k}": v for k, v in COLOUR.items()}, **POLICIES}  # the shift is colour alone
 DEAE_OUTPUTS = ("repaint", "decode")
 SEEN = "DEAE online (repaint, seen brightness)"
 NAMED = "DEAE to the named colours (repaint; uses D_test's colour names)"
 CEILING = "D_S recoloured exactly"
 UNIFORM_CEILING = "D_S recoloured exactly, uniform RGB"
-
-
-def per_image(transforms: list) -> callable:
-    """A uint8 batch transform applying a fresh draw of ``transforms`` to each image (v2 applies one
-    draw per call)."""
-    chain = v2.Compose(transforms)
-    return lambda batch: torch.stack([chain(im) for im in batch])
 
 
 def deae_images(recipe, small, folder: Path, output: str, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -251,7 +233,7 @@ def main() -> None:
                 cache.parent.mkdir(parents=True, exist_ok=True)
                 atomic_write_text(cache, json.dumps({"settings": settings, "rows": rows}, indent=2) + "\n")
 
-    augmenters = {**{f"colour: {k}": v for k, v in COLOUR.items()}, **CLASSIC}
+    augmenters = AUGMENTERS
     each_seed("D_S", lambda s: s.classic(None))
     for key, transforms in augmenters.items():
         each_seed(key, lambda s, t=transforms: s.classic(t))
@@ -274,7 +256,7 @@ def main() -> None:
     rows = {
         "D_S": "D_S",
         f"D_S + colour randomisation ({colour.removeprefix('colour: ')})": colour,
-        **{f"D_S + {k}": k for k in CLASSIC},
+        **{f"D_S + {k}": k for k in POLICIES},
         **{f"D_S + {v}": v for v in variants},
         f"D_S + {output} + {classic.removeprefix('colour: ')}": combined,
         f"D_S + {NAMED}": NAMED,

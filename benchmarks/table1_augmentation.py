@@ -11,6 +11,15 @@ trains one autoencoder sees it.
 The synthetic images vary the recipe's ``augment.attributes`` (default: all but the label), as
 ``deae-aug augment`` does.
 
+Classic rows (`benchmarks/classic_augment.py`), each "D_S + NAME" and "D_S + DEAE + NAME": colour
+randomisation (hue rotation, channel permutation, inversion, combinations), TrivialAugment,
+RandAugment, AugMix, RandomAffine, ElasticTransform, a fresh draw per image in the classifier's
+loop. Which of them to report is chosen with ``--eval val`` (below), never on D_test.
+
+The recipe names the shift: ``split.augmentation.held_out`` (fonts_small: background colours;
+fonts_fontshift: fonts, with every other value D_S's). The table's last accuracy column reads the
+test images whose only value D_S lacks is a held-out one.
+
 The row "D_S + rendered edits" is the ceiling, a diagnostic a user cannot run: DEAE's very edits
 (same sources, attributes, partners and t) drawn exactly by the Fonts renderer
 (``FontsDataset.render_edit``). Each augmenter's "share of ceiling" is its gain over D_S divided
@@ -48,8 +57,8 @@ import time
 import numpy as np
 import pandas as pd
 import torch
-from torchvision.transforms import v2
 
+from benchmarks.classic_augment import CLASSIC, per_image
 from benchmarks.common import environment, summary, validation_split, write_results
 from deae_aug.augment.synthesis import plan_edits, planned_edits, synthesize
 from deae_aug.augment.transform import colour_layers
@@ -61,19 +70,15 @@ from deae_aug.recipes import load_recipe
 from deae_aug.training.run import training_split
 from deae_aug.training.trainer import ensure_trained
 
-ROWS = ("D_S", "D_S + rendered edits", "D_S + DEAE", "D_S + GSL-AE", "D_S + TrivialAugment",
-        "D_S + DEAE + TrivialAugment", "D_L", "D_S + DEAE, oracle-filtered")  # fmt: skip
-CEILING = ROWS[1]  # diagnostic: the renderer draws every edit exactly, a user has no renderer
-FILTERED = ROWS[-1]  # diagnostic, not a method: the oracle knows every rendered image, a user does not
-REUSABLE = ("D_S", CEILING, "D_S + TrivialAugment", "D_L")  # rows no autoencoder takes part in
+CEILING = "D_S + rendered edits"  # diagnostic: the renderer draws every edit exactly, a user has no renderer
+FILTERED = "D_S + DEAE, oracle-filtered"  # diagnostic: the oracle knows every rendered image, a user does not
+ROWS = ("D_S", CEILING, "D_S + DEAE", "D_S + GSL-AE", *(f"D_S + {k}" for k in CLASSIC),
+        *(f"D_S + DEAE + {k}" for k in CLASSIC), "D_L", FILTERED)  # fmt: skip
+DEFAULT_ROWS = ("D_S", CEILING, "D_S + DEAE", "D_S + GSL-AE", "D_S + TrivialAugment",
+                "D_S + DEAE + TrivialAugment", "D_L")  # fmt: skip
+REUSABLE = ("D_S", CEILING, "D_L", *(f"D_S + {k}" for k in CLASSIC))  # rows no autoencoder takes part in
+BREAKDOWNS = ("unedited_by_attribute", "misread_when_unedited", "unedited_by_t", "moved_read_as")
 SYNTHESIS = ("synthetic_images", "synthetic_attributes", "synthesis")  # only the ceiling's images read these
-
-
-def trivial_augment(seed: int):
-    """Per-image TrivialAugmentWide on a uint8 batch (v2 applies one draw per call)."""
-    ta = v2.TrivialAugmentWide()
-    torch.manual_seed(seed)
-    return lambda batch: torch.stack([ta(im) for im in batch])
 
 
 def seen_but(small: AttributeDataset, test: AttributeDataset, free: set[str]) -> torch.Tensor:
@@ -121,7 +126,10 @@ def fidelity(
 ) -> dict:
     """Shares of synthetic images in which the oracle reads the source's label, and every attribute
     that was not edited, as the source's values; the latter also per edited attribute and, for
-    interpolated edits, per quarter of the largest t (where in-between values are hardest to draw)."""
+    interpolated edits, per quarter of the largest t (where in-between values are hardest to draw).
+    ``moved_read_as``: of the images whose block of attribute n moved a fraction t towards a
+    partner, how often the oracle reads n as the source's value, the partner's, or another, per
+    quarter of t: an in-between font that reads as neither end is a new one, or a broken one."""
     names = small.schema.names
     read = oracle.predict(to_float(images)).numpy()
     source = small.factors[records["source_index"].to_numpy()]
@@ -136,6 +144,16 @@ def fidelity(
     t = np.where(interpolated, np.stack([records[f"{n}_t"].to_numpy() for n in moved], 1), 0).max(1)
     quarter = np.minimum((t * 4).astype(int), 3)
     any_interpolated = interpolated.any(1)
+    read_as = {}
+    for j, n in enumerate(moved):
+        k, rows = names.index(n), interpolated[:, j]
+        target = np.array([small.schema[n].index(v) if v else -1 for v in records[f"{n}_to"]])
+        t_n = np.minimum((records[f"{n}_t"].to_numpy() * 4).astype(int), 3)
+        for q in range(4):
+            at = rows & (t_n == q)
+            if at.any():
+                for end, hit in (("source", read[:, k] == source[:, k]), ("partner", read[:, k] == target)):
+                    read_as[f"{n} t {q / 4:.2f}-{(q + 1) / 4:.2f}: {end}"] = float(hit[at].mean())
     return {
         "label": float(same[:, small.schema.position(label)].mean()),
         "unedited": float(kept.mean()),
@@ -152,6 +170,7 @@ def fidelity(
             for q in range(4)
             if (any_interpolated & (quarter == q)).any()
         },  # fmt: skip
+        "moved_read_as": read_as,
     }
 
 
@@ -163,7 +182,12 @@ def main() -> None:
     parser.add_argument("--scale", type=int, default=1, help="ResNet-18 input: images enlarged this much")
     parser.add_argument("--count", type=int, help="synthetic images per augmenter (default: augment.count)")
     parser.add_argument(
-        "--rows", nargs="+", choices=ROWS, default=list(ROWS[:-1]), metavar="ROW", help="subset of rows"
+        "--rows",
+        nargs="+",
+        choices=ROWS,
+        default=list(DEFAULT_ROWS),
+        metavar="ROW",
+        help="rows to train (default: the Table 1 rows); classic augmenters: benchmarks/classic_augment.py",
     )
     parser.add_argument(
         "--set", action="append", default=[], help="recipe override, e.g. augment.attributes=[bg_color]"
@@ -203,9 +227,10 @@ def main() -> None:
     only_shift = seen_but(small, splits["test"], shifted | {label})
     attributes = recipe.augment.attributes or [n for n in small.schema.names if n != label]
 
-    oracle = oracle_for(build_dataset(recipe.data, recipe.source))[0]
     needed = [v for v, tag in (("deae", "DEAE"), ("gsl", "GSL-AE")) if any(tag in row for row in args.rows)]
-    if recipe.augment.mode == "novel" and not needed:
+    synthesised = needed or CEILING in args.rows  # the oracle reads synthetic images only
+    oracle = oracle_for(build_dataset(recipe.data, recipe.source))[0] if synthesised else None
+    if recipe.augment.mode == "novel" and CEILING in args.rows and not needed:
         raise SystemExit("augment.mode novel: the colour layers come from a DEAE or GSL-AE row; add one")
     own_seed = recipe.seed if recipe.train.seed is None else recipe.train.seed
     ae_seeds = list(range(args.seeds)) if args.autoencoder_per_seed else [own_seed]
@@ -220,7 +245,7 @@ def main() -> None:
             if CEILING in args.rows:
                 models["rendered"] = None
             paint = []  # the same new colours for every model and the renderer: the plan ignores the model
-            if recipe.augment.mode == "novel":
+            if recipe.augment.mode == "novel" and models:
                 reference = next(m for m in models.values() if m is not None)
                 paint = colour_layers(reference, small.schema.names, attributes)
         small_x, small_y = data["small"]
@@ -251,10 +276,10 @@ def main() -> None:
             CEILING: (synthetic.get("rendered"), None),
             "D_S + DEAE": (synthetic.get("deae"), None),
             "D_S + GSL-AE": (synthetic.get("gsl"), None),
-            "D_S + TrivialAugment": (data["small"], trivial_augment(seed)),
-            "D_S + DEAE + TrivialAugment": (synthetic.get("deae"), trivial_augment(seed)),
             "D_L": (data["large"], None),
             FILTERED: (synthetic.get("filtered"), None),
+            **{f"D_S + {k}": (data["small"], per_image(t)) for k, t in CLASSIC.items()},
+            **{f"D_S + DEAE + {k}": (synthetic.get("deae"), per_image(t)) for k, t in CLASSIC.items()},
         }
         for row in results:
             if row in reused:
@@ -289,11 +314,12 @@ def main() -> None:
                 **{key: summary([f[key] for f in values]) for key in ("label", "unedited")},
                 **{
                     key: {k: summary([f[key][k] for f in values]) for k in values[0][key]}
-                    for key in ("unedited_by_attribute", "misread_when_unedited", "unedited_by_t")
+                    for key in BREAKDOWNS
                 },
             }  # fmt: skip
             for variant, values in kept.items()
         },
+        "held_out": sorted(shifted),
         "only_shift_test_images": int(only_shift.sum()),
         "rows": {row: {key: summary(values) for key, values in r.items()} for row, r in results.items()},
         "share_of_ceiling_gain": share,
@@ -363,9 +389,10 @@ def table(payload: dict, args: argparse.Namespace, splits: dict) -> str:
     lines = [
         f"# Table 1: augmentation of D_S ({args.seeds} seeds, ResNet-18 at "
         f"{payload['classifier']['resolution']} px, {args.steps} steps of 64, "
-        f"{where} {len(splits['test'])} images with unseen backgrounds)\n",
+        f"{where} {len(splits['test'])} images, {' and '.join(payload['held_out'])} unseen)\n",
         f"| training set | images | {args.eval} accuracy (mean ± std) | per seed | share of ceiling gain | "
-        f"only the background new ({payload['only_shift_test_images']} {args.eval} images) | s/run |",
+        f"only the {' and '.join(payload['held_out'])} new ({payload['only_shift_test_images']} {args.eval} "
+        "images) | s/run |",
         "|---|---|---|---|---|---|---|",
     ]
     seeds = payload["autoencoder_seeds"]
@@ -382,6 +409,11 @@ def table(payload: dict, args: argparse.Namespace, splits: dict) -> str:
             f"| {row} | {n} | {acc['mean']:.3f} ± {acc['std']:.3f} | {per_seed} | {gain} | "
             f"{r['only_shift']['mean']:.3f} ± {r['only_shift']['std']:.3f} | {r['seconds']['mean']:.0f} |"
         )
+    lines.append(
+        f"\nWall time {payload['wall_seconds'] / 60:.1f} min; torch {payload['environment']['torch']}.\n"
+    )
+    if not payload["oracle_keeps"]:  # no synthetic images
+        return "\n".join(lines)
     names = {"rendered": "rendered edits", "deae": "DEAE", "gsl": "GSL-AE"}
     lines += ["", f"The oracle reading the {args.count} synthetic images of each seed:", "",
               "| images | source label kept | every unedited attribute kept |", "|---|---|---|"]  # fmt: skip
@@ -403,10 +435,19 @@ def table(payload: dict, args: argparse.Namespace, splits: dict) -> str:
         for variant, k in payload["oracle_keeps"].items():
             cells = " | ".join(f"{k[key][c]['mean']:.1%}" for c in columns)
             lines.append(f"| {names[variant]} | {cells} |")
-    lines.append(
-        f"\nWall time {payload['wall_seconds'] / 60:.1f} min; torch {payload['environment']['torch']}.\n"
-    )
-    return "\n".join(lines)
+    lines += [
+        "",
+        "What the oracle reads a moved block as (interpolated edits, by t):",
+        "",
+        "| images | edit | source's value | partner's value | neither |",
+        "|---|---|---|---|---|",
+    ]
+    for variant, k in payload["oracle_keeps"].items():
+        for edit in dict.fromkeys(key.rsplit(": ", 1)[0] for key in k["moved_read_as"]):
+            ends = [k["moved_read_as"][f"{edit}: {end}"]["mean"] for end in ("source", "partner")]
+            cells = f"{ends[0]:.1%} | {ends[1]:.1%} | {1 - sum(ends):.1%}"
+            lines.append(f"| {names[variant]} | {edit} | {cells} |")
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

@@ -89,6 +89,9 @@ class DataSection:
     path_column: str = "path"
     attributes: list[str] | None = None
     resize: int | None = _bounded(None, ge=8)
+    # fashion: every photograph in every garment colour, each split taking a photograph once
+    # (Colored MNIST's way: a class's own colour has all its photographs, not a tenth of them)
+    every_colour: bool = False
 
     @property
     def render_resolution(self) -> int:

@@ -18,6 +18,8 @@ from deae_aug.recipes import DataSection, Recipe
 
 def build_dataset(data: DataSection, source: str = "recipe") -> AttributeDataset:
     """The whole dataset a recipe describes (before any split)."""
+    if data.every_colour and data.dataset != "fashion":
+        raise RecipeError(f"Recipe key 'data.every_colour' in {source} applies to data.dataset: fashion only")
     if data.dataset in ("fonts", "shapes"):
         cls = FontsDataset if data.dataset == "fonts" else ShapesDataset
         try:
@@ -27,7 +29,10 @@ def build_dataset(data: DataSection, source: str = "recipe") -> AttributeDataset
     elif data.dataset == "fashion":
         try:
             dataset = FashionDataset(
-                root=data.root, values=data.values or None, resolution=data.render_resolution
+                root=data.root,
+                values=data.values or None,
+                resolution=data.render_resolution,
+                every_colour=data.every_colour,
             )
         except DataError:
             raise

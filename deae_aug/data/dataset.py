@@ -61,6 +61,10 @@ class AttributeDataset(Dataset):
     oracle_require: Mapping[str, float] = MappingProxyType({})
     # the attribute oracle's training budget in epochs (a floor of steps applies to small datasets)
     oracle_epochs: int = 5
+    # (N,) the underlying sample each row shows, where one sample appears in several rows (a
+    # photograph in every colour), so that splits can give each sample to one split only; None
+    # when every row is a sample of its own
+    sample_ids: np.ndarray | None = None
 
     def load_image(self, index: int) -> np.ndarray:
         """The (H, W, 3) uint8 image of sample ``index``."""
@@ -85,6 +89,8 @@ class AttributeDataset(Dataset):
 
     def _select_arrays(self, indices: np.ndarray) -> None:
         self.factors = self.factors[indices]
+        if self.sample_ids is not None:
+            self.sample_ids = self.sample_ids[indices]
 
     def with_format(self, image_format: ImageFormat) -> AttributeDataset:
         if image_format not in ("float", "uint8"):

@@ -5,7 +5,10 @@ of a photograph is the garment's coverage, and an image is g * garment colour + 
 background colour: the texture and shading stay under the colour, and the colour shares its
 pixels with the object. Each photograph appears once, with a (garment colour, background colour)
 pair drawn from ``seed``, so the split functions see a plain factors table and no photograph
-can fall into two splits. The photographs are read from the idx files Debian's
+can fall into two splits. With ``every_colour`` each photograph appears once per garment colour
+instead (each row with its own background), as Colored MNIST colours a digit when a split is built:
+a class's own colour then has all its photographs, and the splits take each photograph once
+(``sample_ids``). The photographs are read from the idx files Debian's
 ``dataset-fashion-mnist`` package installs; nothing is downloaded.
 """
 
@@ -88,6 +91,7 @@ class FashionDataset(AttributeDataset):
     resolution : side of the images; the 28-px photographs are padded to 32 px and resized to it
     parts : which of Fashion-MNIST's ``train`` and ``test`` photographs to include
     seed : draws each photograph's colour pair
+    every_colour : each photograph in every garment colour (a row each), not in one
     """
 
     contact_attribute = "garment"
@@ -105,6 +109,7 @@ class FashionDataset(AttributeDataset):
         resolution: int = 32,
         parts: Sequence[str] = ("train", "test"),
         seed: int = 0,
+        every_colour: bool = False,
     ) -> None:
         if resolution < 8:
             raise UserError(f"resolution must be at least 8 px, got {resolution}")
@@ -123,20 +128,20 @@ class FashionDataset(AttributeDataset):
         photos, labels = np.concatenate([r[0] for r in read]), np.concatenate([r[1] for r in read])
         kept = [CLASSES.index(c) for c in resolved["garment"]]
         rows = np.flatnonzero(np.isin(labels, kept))
+        rng = np.random.default_rng(seed)
+        n_colours = len(resolved["garment_color"])
+        if every_colour:
+            colour = np.tile(np.arange(n_colours), len(rows))
+            rows = np.repeat(rows, n_colours)
+            self.sample_ids = rows
+        else:
+            colour = rng.integers(n_colours, size=len(rows))
         self._photos = photos
         self._rows = rows  # photograph of each sample
-        rng = np.random.default_rng(seed)
         position = np.full(len(CLASSES), -1)
         position[kept] = np.arange(len(kept))  # class index -> position among the chosen classes
-        garment = position[labels[rows]]
-        self.factors = np.stack(
-            [
-                garment,
-                rng.integers(len(resolved["garment_color"]), size=len(rows)),
-                rng.integers(len(resolved["bg_color"]), size=len(rows)),
-            ],
-            axis=1,
-        ).astype(np.int64)
+        background = rng.integers(len(resolved["bg_color"]), size=len(rows))
+        self.factors = np.stack([position[labels[rows]], colour, background], axis=1).astype(np.int64)
 
     @property
     def resolution(self) -> int:

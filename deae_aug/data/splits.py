@@ -54,6 +54,8 @@ def augmentation_splits(
     most ``max_small`` of those images (real photographs: a few per class, not every one)."""
     if not held_out:
         raise UserError("augmentation split needs held_out values (e.g. bg_color: [...])")
+    if dataset.sample_ids is not None:
+        raise UserError("augmentation splits need each image once; every_colour is for debias splits")
     rng = np.random.default_rng(seed)
     factors, schema = dataset.factors, dataset.schema
     test = np.flatnonzero(value_mask(factors, schema, held_out))
@@ -118,7 +120,8 @@ def debias_splits(
     ``test_per_group`` replaces ``test_per_label``: D_T then takes that many images from every
     (label, bias value) group, where a random draw per label leaves some groups with one image.
     ``val_per_group`` adds ``val``, drawn as D_T is but disjoint from it: the split that chooses
-    a method's settings, so that D_T is read once.
+    a method's settings, so that D_T is read once. Where rows share a sample (``sample_ids``: a
+    photograph in every colour), each split takes a sample once and no sample reaches two splits.
     """
     if label == bias:
         raise UserError(f"label and bias must be different attributes, both are {label!r}")
@@ -128,15 +131,19 @@ def debias_splits(
     label_col, bias_col = schema.position(label), schema.position(bias)
     allowed = allowed_bias_values(groups, len(schema[bias].values))
     rng = np.random.default_rng(seed)
-    used = np.zeros(len(factors), dtype=bool)
+    sample = np.arange(len(factors)) if dataset.sample_ids is None else dataset.sample_ids
+    used = np.zeros(sample.max() + 1 if len(sample) else 0, dtype=bool)
     biased, unbiased, test, val = [], [], [], []
 
     def take(pool: np.ndarray, n: int, what: str, knob: str = "per_label") -> np.ndarray:
-        pool = pool[~used[pool]]
+        pool = pool[~used[sample[pool]]]
+        if dataset.sample_ids is not None:  # one row per sample, in random order
+            pool = rng.permutation(pool)
+            pool = pool[np.sort(np.unique(sample[pool], return_index=True)[1])]
         if len(pool) < n:
             raise UserError(f"{what}: needs {n} images but only {len(pool)} exist; lower {knob}")
-        rows = rng.choice(pool, size=n, replace=False)
-        used[rows] = True
+        rows = pool[:n] if dataset.sample_ids is not None else rng.choice(pool, size=n, replace=False)
+        used[sample[rows]] = True
         return rows
 
     for name, bias_values in allowed.items():

@@ -125,6 +125,44 @@ def test_a_recipe_builds_a_colour_biased_split_with_validation_on_other_photogra
         build_splits(load_recipe(path))
 
 
+def test_every_colour_shows_each_photograph_in_every_colour_and_a_split_takes_it_once(tmp_path):
+    """Colored MNIST's way: a class's own colour holds all its photographs, so D_B can be larger
+    than a tenth of a class, and no photograph reaches two splits in two colours."""
+    write_fashion(tmp_path / "fashion", per_part=300)
+    one = FashionDataset(tmp_path / "fashion")
+    every = FashionDataset(tmp_path / "fashion", values={"garment_color": 4}, every_colour=True)
+    assert len(every) == 4 * len(one) and one.sample_ids is None
+    for photo in (0, 123, 599):
+        rows = np.flatnonzero(every.sample_ids == photo)
+        assert sorted(every.factors[rows, 1]) == [0, 1, 2, 3]
+        np.testing.assert_allclose(every.mask(rows[0]), every.mask(rows[3]))
+    recipe = {
+        "name": "fb",
+        "data": {"dataset": "fashion", "root": str(tmp_path / "fashion"), "every_colour": True,
+                 "values": {"garment_color": 4, "garment": ["tshirt", "trouser", "bag", "boot"]}},
+        "split": {"label": "garment", "debias": {
+            "bias": "garment_color",
+            "groups": [{"labels": ["tshirt", "trouser", "bag", "boot"], "n_bias_values": 1}],
+            "per_label": 15, "test_per_group": 5, "val_per_group": 2}},
+    }  # fmt: skip
+    path = tmp_path / "fb.yaml"
+    path.write_text(yaml.safe_dump(recipe))
+    splits = build_splits(load_recipe(path))
+    biased = splits["biased"]
+    assert len(biased) == 60 and (biased.factors[:, 0] == biased.factors[:, 1]).all()
+    photos = [s.sample_ids.tolist() for s in splits.values()]
+    assert all(len(p) == len(set(p)) for p in photos)
+    assert sum(len(p) for p in photos) == len(set().union(*map(set, photos)))
+    recipe["split"]["debias"]["per_label"] = 40  # 40 + 40 > 60 photographs of a class
+    path.write_text(yaml.safe_dump(recipe))
+    with pytest.raises(RecipeError, match="unbiased split.*needs 40 images but only 20 exist; lower"):
+        build_splits(load_recipe(path))
+    recipe["data"]["dataset"] = "fonts"
+    path.write_text(yaml.safe_dump(recipe))
+    with pytest.raises(RecipeError, match="data.every_colour.*fashion only"):
+        build_splits(load_recipe(path))
+
+
 RECIPES = Path(__file__).resolve().parents[2] / "recipes"
 TINY = ["--set", "train.steps=3", "--set", "model.widths=[8,16,32]", "--set", "model.fc=32", "--quiet"]
 
