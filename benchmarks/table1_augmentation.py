@@ -121,6 +121,12 @@ def source_labels(small: AttributeDataset, records: pd.DataFrame, col: int) -> t
     return torch.from_numpy(small.factors[records["source_index"].to_numpy(), col].copy())
 
 
+def t_bin(t: np.ndarray) -> np.ndarray:
+    """Quarter of t each edit falls in (0 to 3 up to t = 1 included; 4, 5, ... past the partner)."""
+    q = (t * 4).astype(int)
+    return np.where(t <= 1, np.minimum(q, 3), q)
+
+
 def fidelity(
     oracle, images: torch.Tensor, records: pd.DataFrame, small: AttributeDataset, label: str
 ) -> dict:
@@ -142,18 +148,17 @@ def fidelity(
     moved = [n for n in names if f"{n}_partner" in records]
     interpolated = np.stack([records[f"{n}_partner"].to_numpy() >= 0 for n in moved], 1)
     t = np.where(interpolated, np.stack([records[f"{n}_t"].to_numpy() for n in moved], 1), 0).max(1)
-    quarter = np.minimum((t * 4).astype(int), 3)
+    quarter = t_bin(t)
     any_interpolated = interpolated.any(1)
     read_as = {}
     for j, n in enumerate(moved):
         k, rows = names.index(n), interpolated[:, j]
         target = np.array([small.schema[n].index(v) if v else -1 for v in records[f"{n}_to"]])
-        t_n = np.minimum((records[f"{n}_t"].to_numpy() * 4).astype(int), 3)
-        for q in range(4):
+        t_n = t_bin(records[f"{n}_t"].to_numpy())
+        for q in np.unique(t_n[rows]):
             at = rows & (t_n == q)
-            if at.any():
-                for end, hit in (("source", read[:, k] == source[:, k]), ("partner", read[:, k] == target)):
-                    read_as[f"{n} t {q / 4:.2f}-{(q + 1) / 4:.2f}: {end}"] = float(hit[at].mean())
+            for end, hit in (("source", read[:, k] == source[:, k]), ("partner", read[:, k] == target)):
+                read_as[f"{n} t {q / 4:.2f}-{(q + 1) / 4:.2f}: {end}"] = float(hit[at].mean())
     return {
         "label": float(same[:, small.schema.position(label)].mean()),
         "unedited": float(kept.mean()),
@@ -167,9 +172,8 @@ def fidelity(
         },
         "unedited_by_t": {
             f"{q / 4:.2f}-{(q + 1) / 4:.2f}": float(kept[any_interpolated & (quarter == q)].mean())
-            for q in range(4)
-            if (any_interpolated & (quarter == q)).any()
-        },  # fmt: skip
+            for q in np.unique(quarter[any_interpolated])
+        },
         "moved_read_as": read_as,
     }
 

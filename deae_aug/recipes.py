@@ -266,7 +266,8 @@ class AugmentSection:
     # direction of another value; novel: colour layers get new colours (uniform in RGB), other
     # attributes interpolate. The same four modes as DEAEAugment(mode=...).
     mode: Literal["interpolate", "swap", "udv", "novel"] = "interpolate"
-    t_range: list[float] = _bounded(default_factory=lambda: [0.25, 1.0], ge=0.0, le=1.0, length=2)
+    # above 1 a block moves past its partner (extrapolation; train with train.loss.reg_t_max to match)
+    t_range: list[float] = _bounded(default_factory=lambda: [0.25, 1.0], ge=0.0, le=4.0, length=2)
     # how many attributes each image changes at once: [fewest, most], the count uniform between
     edits: list[int] = _bounded(default_factory=lambda: [1, 1], ge=1, length=2)
     residual: bool = False  # add the decoded change to the source image instead of the decode

@@ -63,7 +63,7 @@ def test_nested_unknown_key_in_list_item():
         ({"train": {"lr": -1e-3}}, r"'train.lr' .* must be >= 0.0; got -0.001"),
         ({"augment": {"t_range": []}}, r"'augment.t_range' .* exactly 2 values; got \[\]"),
         ({"augment": {"t_range": [0.8, 0.2]}}, r"'augment.t_range' .* low <= high; got \[0.8, 0.2\]"),
-        ({"augment": {"t_range": [0.5, 2]}}, r"'augment.t_range' .* every value >= 0.0 and <= 1.0"),
+        ({"augment": {"t_range": [0.5, 5]}}, r"'augment.t_range' .* every value >= 0.0 and <= 4.0"),
         ({"augment": {"attributes": []}}, r"'augment.attributes' .* must be a non-empty list; got \[\]"),
         ({"split": {"debias": {"groups": []}}}, r"'split.debias.groups' .* must be a non-empty list"),
         (
