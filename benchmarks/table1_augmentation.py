@@ -153,7 +153,13 @@ def fidelity(
     read_as = {}
     for j, n in enumerate(moved):
         k, rows = names.index(n), interpolated[:, j]
-        target = np.array([small.schema[n].index(v) if v else -1 for v in records[f"{n}_to"]])
+        partner = records[f"{n}_partner"].to_numpy()  # painted colours (partner -1) have no value index
+        target = np.array(
+            [
+                small.schema[n].index(v) if p >= 0 else -1
+                for v, p in zip(records[f"{n}_to"], partner, strict=True)
+            ]
+        )
         t_n = t_bin(records[f"{n}_t"].to_numpy())
         for q in np.unique(t_n[rows]):
             at = rows & (t_n == q)

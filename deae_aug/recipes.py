@@ -156,9 +156,9 @@ class ModelSection:
     """Autoencoder variant and size; widths default to 32, 64, 128 (capped) per scale."""
 
     variant: Literal["gae", "betavae", "gsl", "deae"] = "deae"
-    widths: list[int] = _bounded(default_factory=list, ge=1)
-    fc: int = _bounded(512, ge=1)
-    res_blocks: int = _bounded(1, ge=0)
+    widths: list[int] = _bounded(default_factory=list, ge=1, le=4096)
+    fc: int = _bounded(512, ge=1, le=65536)
+    res_blocks: int = _bounded(1, ge=0, le=64)
     # attributes kept out of the decoder's spatial layers, e.g. the colours; empty: the reference
     style: list[str] = field(default_factory=list)
     # layers: the other blocks draw colour-free layers and each style block picks its layer's

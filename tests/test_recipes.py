@@ -56,7 +56,7 @@ def test_nested_unknown_key_in_list_item():
         ({"debias": {"test_counterfactuals": -2}}, r"'debias.test_counterfactuals' .* must be >= 0; got -2"),
         ({"debias": {"classifier_scale": 0}}, r"'debias.classifier_scale' .* must be >= 1; got 0"),
         ({"debias": {"residual": "yes"}}, r"'debias.residual' .* must be true or false; got 'yes'"),
-        ({"model": {"widths": [16, 0]}}, r"'model.widths' .* must be every value >= 1; got \[16, 0\]"),
+        ({"model": {"widths": [16, 0]}}, r"'model.widths' .* every value >= 1 and <= 4096; got \[16, 0\]"),
         ({"train": {"betas": [0.9]}}, r"'train.betas' .* must be a list of exactly 2 values; got \[0.9\]"),
         ({"train": {"betas": [0.9, 1.0]}}, r"'train.betas' .* every value >= 0.0 and < 1.0"),
         ({"train": {"lr": float("nan")}}, r"'train.lr' .* must be a finite number; got nan"),
