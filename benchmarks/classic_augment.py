@@ -35,7 +35,8 @@ GEOMETRIC = {
     "ElasticTransform": [v2.ElasticTransform()],
 }
 # every augmenter by the name its row carries ("colour: hue", "RandAugment", ...)
-CLASSIC = {**{f"colour: {k}": v for k, v in COLOUR.items()}, **POLICIES, **COMBINED, **GEOMETRIC}
+COLOUR_ROWS = {f"colour: {k}": v for k, v in COLOUR.items()}
+CLASSIC = {**COLOUR_ROWS, **POLICIES, **COMBINED, **GEOMETRIC}
 
 
 def per_image(transforms: list) -> Callable[[torch.Tensor], torch.Tensor]:

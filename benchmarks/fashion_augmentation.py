@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from benchmarks.classic_augment import COLOUR, POLICIES, per_image
+from benchmarks.classic_augment import COLOUR_ROWS, POLICIES, per_image
 from benchmarks.common import environment, percent, summary, validation_split, write_results
 from deae_aug.augment.synthesis import synthesize
 from deae_aug.augment.transform import DEAEAugment, colour_layers
@@ -52,7 +52,7 @@ from deae_aug.recipes import load_recipe
 from deae_aug.training.trainer import ensure_trained
 
 BATCH = 128
-AUGMENTERS = {**{f"colour: {k}": v for k, v in COLOUR.items()}, **POLICIES}  # the shift is colour alone
+AUGMENTERS = {**COLOUR_ROWS, **POLICIES}  # the shift is colour alone: no geometric rows
 DEAE_OUTPUTS = ("repaint", "decode")
 SEEN = "DEAE online (repaint, seen brightness)"
 NAMED = "DEAE to the named colours (repaint; uses D_test's colour names)"
@@ -233,12 +233,11 @@ def main() -> None:
                 cache.parent.mkdir(parents=True, exist_ok=True)
                 atomic_write_text(cache, json.dumps({"settings": settings, "rows": rows}, indent=2) + "\n")
 
-    augmenters = AUGMENTERS
     each_seed("D_S", lambda s: s.classic(None))
-    for key, transforms in augmenters.items():
+    for key, transforms in AUGMENTERS.items():
         each_seed(key, lambda s, t=transforms: s.classic(t))
-    colour = chosen(per_seed, [f"colour: {k}" for k in COLOUR])
-    classic = chosen(per_seed, list(augmenters))
+    colour = chosen(per_seed, list(COLOUR_ROWS))
+    classic = chosen(per_seed, list(AUGMENTERS))
     for output in DEAE_OUTPUTS:
         each_seed(f"DEAE ({output})", lambda s, o=output: s.deae(o))
     each_seed("DEAE online (repaint)", lambda s: s.deae_online())
@@ -246,11 +245,11 @@ def main() -> None:
     each_seed(CEILING, lambda s: s.ceiling())
     each_seed(UNIFORM_CEILING, lambda s: s.uniform_ceiling())
     each_seed(NAMED, lambda s: s.deae_named())
-    each_seed(f"{NAMED} + {classic}", lambda s: s.deae_named(augmenters[classic]))
+    each_seed(f"{NAMED} + {classic}", lambda s: s.deae_named(AUGMENTERS[classic]))
     variants = [*(f"DEAE ({o})" for o in DEAE_OUTPUTS), "DEAE online (repaint)", SEEN]
     output = chosen(per_seed, variants)
     combined = f"{output} + {classic}"
-    each_seed(combined, lambda s: combine(s, output, augmenters[classic]))
+    each_seed(combined, lambda s: combine(s, output, AUGMENTERS[classic]))
     if args.only_seed is not None:  # choices made on this seed alone; the gathering run adds any others
         return
     rows = {

@@ -131,18 +131,19 @@ def debias_splits(
     label_col, bias_col = schema.position(label), schema.position(bias)
     allowed = allowed_bias_values(groups, len(schema[bias].values))
     rng = np.random.default_rng(seed)
-    sample = np.arange(len(factors)) if dataset.sample_ids is None else dataset.sample_ids
+    shared = dataset.sample_ids is not None  # rows may show one sample (a photograph in every colour)
+    sample = dataset.sample_ids if shared else np.arange(len(factors))
     used = np.zeros(sample.max() + 1 if len(sample) else 0, dtype=bool)
     biased, unbiased, test, val = [], [], [], []
 
     def take(pool: np.ndarray, n: int, what: str, knob: str = "per_label") -> np.ndarray:
         pool = pool[~used[sample[pool]]]
-        if dataset.sample_ids is not None:  # one row per sample, in random order
+        if shared:  # one row per sample, in random order
             pool = rng.permutation(pool)
             pool = pool[np.sort(np.unique(sample[pool], return_index=True)[1])]
         if len(pool) < n:
             raise UserError(f"{what}: needs {n} images but only {len(pool)} exist; lower {knob}")
-        rows = pool[:n] if dataset.sample_ids is not None else rng.choice(pool, size=n, replace=False)
+        rows = pool[:n] if shared else rng.choice(pool, size=n, replace=False)
         used[sample[rows]] = True
         return rows
 
