@@ -153,13 +153,8 @@ def fidelity(
     read_as = {}
     for j, n in enumerate(moved):
         k, rows = names.index(n), interpolated[:, j]
-        partner = records[f"{n}_partner"].to_numpy()  # painted colours (partner -1) have no value index
-        target = np.array(
-            [
-                small.schema[n].index(v) if p >= 0 else -1
-                for v, p in zip(records[f"{n}_to"], partner, strict=True)
-            ]
-        )
+        target = np.full(len(records), -1)  # painted colours and udv walks have no partner's value
+        target[rows] = [small.schema[n].index(v) for v in records[f"{n}_to"].to_numpy()[rows]]
         t_n = t_bin(records[f"{n}_t"].to_numpy())
         for q in np.unique(t_n[rows]):
             at = rows & (t_n == q)
